@@ -1,0 +1,372 @@
+"""Parsers that turn one raw configuration string into a typed value, or say what is wrong.
+
+Every parser takes the raw text (already stripped, never empty) and either returns the typed
+value or raises :class:`InvalidValueError` whose message says what is wrong *and* what is allowed.
+Parsers never put the raw value into their message: the loader decides whether the value may be
+shown (it is never shown for secrets).
+
+Nothing here reads the environment or a file; these are pure functions.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+from config.secret import DatabaseUrl, Secret
+
+E = TypeVar("E", bound=StrEnum)
+
+JsonValue = str | int | float | bool | None | tuple["JsonValue", ...] | Mapping[str, "JsonValue"]
+"""A deep-frozen JSON value: objects are :class:`FrozenMap`, arrays are tuples."""
+
+
+class FrozenMap(Mapping[str, "JsonValue"]):
+    """A read-only, hashable, picklable mapping (``MappingProxyType`` cannot be pickled)."""
+
+    __slots__ = ("_data",)
+    _data: dict[str, JsonValue]
+
+    def __init__(self, data: Mapping[str, JsonValue] | None = None) -> None:
+        """Copy ``data``; later changes to it do not show through."""
+        object.__setattr__(self, "_data", dict(data or {}))
+
+    def __getitem__(self, key: str) -> JsonValue:
+        """The value stored under ``key``."""
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys, in insertion order."""
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        """The number of keys."""
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        """Hash of the items (the values are frozen JSON, hence hashable)."""
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        """``FrozenMap({...})``."""
+        return f"FrozenMap({self._data!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Read-only."""
+        msg = "FrozenMap is read-only"
+        raise AttributeError(msg)
+
+    def __reduce__(self) -> tuple[type[FrozenMap], tuple[dict[str, JsonValue]]]:
+        """Pickle by value."""
+        return (FrozenMap, (self._data,))
+
+
+class InvalidValueError(ValueError):
+    """Raised by a parser: the message says what is wrong and what is allowed."""
+
+
+# --- placeholders -------------------------------------------------------------------------
+
+_PLACEHOLDERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"\$\{[^}]*\}"),
+        "a '${...}' variable reference (.env files are read without interpolation)",
+    ),
+    (re.compile(r"(?i)(?<![a-z0-9])your[_-]"), "a 'your_...' template value"),
+    (re.compile(r"<[A-Za-z][A-Za-z0-9_ .\-]*>"), "a '<...>' template value"),
+    (re.compile(r"(?i)change[_-]?me|replace[_-]?me"), "a 'changeme' template value"),
+    (re.compile(r"(?i)^x{3,}(?:[-_.]x+)*$"), "an 'xxx...' template value"),
+    (re.compile(r"…|\*{4}"), "a masked value copied from a log ('…' or '****')"),
+)
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Say which placeholder pattern ``value`` matches, or ``None`` if it looks like real data."""
+    for pattern, description in _PLACEHOLDERS:
+        if pattern.search(value):
+            return (
+                f"looks like a placeholder ({description}); put in the real value or leave it empty"
+            )
+    return None
+
+
+# --- scalars ------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _number_text(raw: str, allowed: str) -> str:
+    if not _NUMBER.fullmatch(raw):
+        msg = f"not a number; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return raw
+
+
+def positive_float(raw: str) -> float:
+    """A finite float strictly greater than zero (``5``, ``0.25``, ``1e3``)."""
+    allowed = "a number > 0 (e.g. 5 or 0.5)"
+    value = float(_number_text(raw, allowed))
+    if not math.isfinite(value) or value <= 0:
+        msg = f"must be > 0; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return value
+
+
+def non_negative_int(raw: str) -> int:
+    """A whole number ``>= 0`` written in plain digits."""
+    allowed = "a whole number >= 0 (e.g. 3)"
+    if not _INTEGER.fullmatch(raw):
+        msg = f"not a whole number; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    value = int(raw)
+    if value < 0:
+        msg = f"must be >= 0; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return value
+
+
+def signed_int(raw: str) -> int:
+    """A whole number, possibly negative (Telegram group chat ids are negative)."""
+    if not _INTEGER.fullmatch(raw):
+        msg = "not a whole number; allowed: a Telegram chat id such as 123456789 or -1001234567890"
+        raise InvalidValueError(msg)
+    return int(raw)
+
+
+def decimal_in_range(
+    minimum: Decimal, maximum: Decimal | None, allowed: str
+) -> Callable[[str], Decimal]:
+    """A parser for a finite ``Decimal`` with ``minimum <= value (<= maximum)``."""
+
+    def parse(raw: str) -> Decimal:
+        try:
+            value = Decimal(_number_text(raw, allowed))
+        except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
+            msg = f"not a number; allowed: {allowed}"
+            raise InvalidValueError(msg) from exc
+        if value < minimum or (maximum is not None and value > maximum):
+            msg = f"out of range; allowed: {allowed}"
+            raise InvalidValueError(msg)
+        return value
+
+    return parse
+
+
+def matching(pattern: str, allowed: str) -> Callable[[str], str]:
+    """A parser accepting strings that fully match ``pattern``."""
+    compiled = re.compile(pattern)
+
+    def parse(raw: str) -> str:
+        if not compiled.fullmatch(raw):
+            msg = f"does not match {pattern}; allowed: {allowed}"
+            raise InvalidValueError(msg)
+        return raw
+
+    return parse
+
+
+def choice(enum_type: type[E]) -> Callable[[str], E]:
+    """A parser accepting one of ``enum_type``'s values, case-insensitively."""
+    allowed = " | ".join(member.value for member in enum_type)
+
+    def parse(raw: str) -> E:
+        try:
+            return enum_type(raw.lower())
+        except ValueError as exc:
+            msg = f"not a known choice; allowed: {allowed}"
+            raise InvalidValueError(msg) from exc
+
+    return parse
+
+
+def path(raw: str) -> Path:
+    """A filesystem path (relative paths are relative to the working directory)."""
+    if "\x00" in raw:
+        msg = "contains a NUL character; allowed: a filesystem path such as var/pgdata"
+        raise InvalidValueError(msg)
+    return Path(raw)
+
+
+def utc_timestamp(raw: str) -> datetime:
+    """An ISO-8601 timestamp as an aware UTC datetime (naive means UTC; offsets are converted)."""
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        msg = (
+            "not an ISO-8601 timestamp; allowed: e.g. 2024-01-31T09:00:00Z, "
+            "2024-01-31T18:00:00+09:00 or 2024-01-31 (naive times are UTC)"
+        )
+        raise InvalidValueError(msg) from exc
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def replay_speed(raw: str) -> float | None:
+    """``max`` (as fast as possible, returned as ``None``) or a speed-up factor > 0."""
+    if raw.lower() == "max":
+        return None
+    allowed = "a speed-up factor > 0 (1 = real time, 60 = a minute per second) or 'max'"
+    if not _NUMBER.fullmatch(raw):
+        msg = f"not a number or 'max'; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        msg = f"must be > 0; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return value
+
+
+# --- structured values --------------------------------------------------------------------
+
+MARKET_PATTERN = r"[A-Z]{2,5}-[A-Z0-9]{1,10}"
+_MARKET = re.compile(MARKET_PATTERN)
+
+
+def markets(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of distinct Upbit market codes (``KRW-BTC,KRW-ETH``)."""
+    allowed = f"comma-separated market codes matching ^{MARKET_PATTERN}$, e.g. KRW-BTC,KRW-ETH"
+    items = [item.strip() for item in raw.split(",")]
+    if any(not item for item in items):
+        msg = f"has an empty entry (stray comma); allowed: {allowed}"
+        raise InvalidValueError(msg)
+    bad = [item for item in items if not _MARKET.fullmatch(item)]
+    if bad:
+        verb = "is not a market code" if len(bad) == 1 else "are not market codes"
+        msg = f"{', '.join(repr(b) for b in bad)} {verb}; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    duplicates = sorted({item for item in items if items.count(item) > 1})
+    if duplicates:
+        msg = f"{', '.join(duplicates)} listed more than once; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return tuple(items)
+
+
+def websocket_url(raw: str) -> str:
+    """A ``ws://`` or ``wss://`` URL with a host."""
+    allowed = "a ws:// or wss:// URL such as wss://api.upbit.com/websocket/v1"
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        msg = f"not a valid URL; allowed: {allowed}"
+        raise InvalidValueError(msg) from exc
+    if parts.scheme not in {"ws", "wss"} or not parts.hostname:
+        msg = f"not a WebSocket URL; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return raw
+
+
+def database_url(raw: str) -> DatabaseUrl:
+    """A PostgreSQL connection URL (``postgresql://`` or ``postgres://``)."""
+    allowed = "empty (embedded PostgreSQL) or postgresql://user:password@host:5432/dbname"
+    if not raw.startswith(("postgresql://", "postgres://")):
+        msg = f"must start with postgresql:// or postgres://; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        msg = f"not a valid URL (check the port); allowed: {allowed}"
+        raise InvalidValueError(msg) from exc
+    for label, component in (("user name", parts.username), ("password", parts.password)):
+        reason = placeholder_reason(unquote(component or ""))
+        if reason is not None:
+            msg = f"the {label} {reason}"
+            raise InvalidValueError(msg)
+    if any(ch.isspace() for ch in raw):
+        msg = f"contains whitespace (percent-encode it as %20); allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return DatabaseUrl(raw)
+
+
+def api_key(raw: str) -> Secret:
+    """An opaque credential: any non-empty string without whitespace."""
+    if any(ch.isspace() for ch in raw):
+        msg = "contains whitespace; allowed: the key exactly as the Upbit Open API page shows it"
+        raise InvalidValueError(msg)
+    return Secret(raw)
+
+
+_TELEGRAM_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+
+
+def telegram_token(raw: str) -> Secret:
+    """A Telegram bot token as issued by @BotFather (``123456789:AA...``)."""
+    if not _TELEGRAM_TOKEN.fullmatch(raw):
+        msg = (
+            "not a bot token; allowed: the token from @BotFather, "
+            "'<digits>:<letters, digits, _ or ->'"
+        )
+        raise InvalidValueError(msg)
+    return Secret(raw)
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def strategy_ref(raw: str) -> tuple[str, str]:
+    """A ``package.module:ClassName`` reference, split into ``(module, class_name)``.
+
+    Only the syntax is checked here; whether it imports is checked where it is imported.
+    """
+    allowed = "module:Class, e.g. trading.builtin:SmaMomentum"
+    module, colon, class_name = raw.partition(":")
+    if (
+        not colon
+        or not all(_is_identifier(part) for part in module.split("."))
+        or not _is_identifier(class_name)
+    ):
+        msg = f"not a module:Class reference; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return module, class_name
+
+
+def _reject_constant(name: str) -> float:
+    msg = f"{name} is not valid JSON"
+    raise ValueError(msg)
+
+
+def _unique_object(pairs: list[tuple[str, JsonValue]]) -> Mapping[str, JsonValue]:
+    result: dict[str, JsonValue] = {}
+    for key, value in pairs:
+        if key in result:
+            msg = f"duplicate key {key!r}"
+            raise ValueError(msg)
+        result[key] = value
+    return FrozenMap(result)
+
+
+def _freeze(value: object) -> JsonValue:
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)  # pyright: ignore[reportUnknownVariableType]
+    return value  # type: ignore[return-value]  # objects are frozen by _unique_object
+
+
+def json_object(raw: str) -> Mapping[str, JsonValue]:
+    """A JSON object without duplicate keys, deep-frozen (FrozenMap objects, tuple arrays)."""
+    allowed = 'a JSON object, e.g. {"fast": 10, "slow": 60}'
+    try:
+        value = json.loads(
+            raw,
+            object_pairs_hook=lambda pairs: _unique_object([(k, _freeze(v)) for k, v in pairs]),
+            parse_constant=_reject_constant,
+        )
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        msg = f"not valid JSON ({exc}); allowed: {allowed}"
+        raise InvalidValueError(msg) from exc
+    if not isinstance(value, Mapping):
+        msg = f"JSON but not an object; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return value  # pyright: ignore[reportUnknownVariableType]

@@ -1,0 +1,749 @@
+"""The settings tree and :func:`load_settings`, the only code that reads configuration.
+
+Configuration is loaded **once**, at process start, into a frozen :class:`Settings` tree that is
+passed down by constructor. No other module reads environment variables or ``.env`` files.
+
+Sources, highest precedence first:
+
+1. ``overrides`` -- command-line flags, as ``{"REPLAY_SPEED": "max"}``;
+2. the process environment (or the ``env`` mapping given instead of it);
+3. the ``.env`` file (``./.env`` if it exists, or ``env_file``), parsed by python-dotenv
+   **without** ``${VAR}`` interpolation, so an unexpanded reference is caught as a placeholder;
+4. the defaults in :data:`SETTINGS_SPEC` (also listed in ``.env.example``).
+
+An empty (or all-whitespace) value counts as *not given* at that level, so the next level down
+applies. Values are stripped of surrounding whitespace. A key in the ``.env`` file or in
+``overrides`` that is not a known setting is an error (typo protection); environment variables
+that are not settings are ignored, since the environment holds many unrelated variables.
+
+Validation collects **every** problem and raises one :class:`~config.errors.ConfigError` listing
+them all. Values that look like template placeholders (``${...}``, ``your_...``, ``<...>``,
+``changeme``, ``xxx``) are rejected. Secrets are wrapped in :class:`~config.secret.Secret`, so
+``repr(settings)`` and :meth:`Settings.masked_summary` never contain them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from config import parsing
+from config.errors import ConfigError
+from config.parsing import InvalidValueError, JsonValue
+from config.secret import DatabaseUrl, Secret
+
+T = TypeVar("T")
+
+UPBIT_MIN_ORDER_KRW = Decimal(5000)
+"""Upbit's minimum order total on KRW markets."""
+
+MAX_FEE_RATE = Decimal("0.01")
+
+
+class FeedSource(StrEnum):
+    """Where market data comes from."""
+
+    REPLAY = "replay"  # a recording replayed through the loopback server: the sandbox
+    UPBIT = "upbit"  # the live public Upbit WebSocket
+
+
+class ReplaySource(StrEnum):
+    """Which recording the replay feed plays."""
+
+    CANDLES = "candles"  # a year of real KRW-BTC 1-minute candles expanded into trades
+    CAPTURE = "capture"  # 30 s of real Upbit WebSocket frames
+    CAPTURE_LONG = "capture-long"  # 2 min of real Upbit WebSocket frames
+
+
+class TradeMode(StrEnum):
+    """How signals turn into orders. Only ``shadow`` exists until the exchange layer lands."""
+
+    SHADOW = "shadow"  # paper fills against market data; nothing is sent to the exchange
+
+
+class LogLevel(StrEnum):
+    """Allowed ``LOG_LEVEL`` values (names understood by :mod:`logging`)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+# --- the specification: every setting, its default and meaning -----------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingSpec:
+    """One known setting: its environment name, raw default ("" = unset) and meaning."""
+
+    name: str
+    default: str
+    help: str
+    secret: bool = False
+
+
+SETTINGS_SPEC: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        name="BOT_ID", default="sbx", help="namespace for order identifiers, ^[a-z0-9]{1,12}$"
+    ),
+    SettingSpec(
+        name="TRADE_MODE", default="shadow", help="shadow: paper fills only, nothing sent to Upbit"
+    ),
+    SettingSpec(name="LOG_LEVEL", default="INFO", help="DEBUG | INFO | WARNING | ERROR"),
+    SettingSpec(name="STATUS_INTERVAL_S", default="5", help="seconds between status log lines"),
+    SettingSpec(
+        name="DATABASE_URL",
+        default="",
+        secret=True,
+        help="PostgreSQL URL; empty = embedded PostgreSQL",
+    ),
+    SettingSpec(
+        name="EMBEDDED_PG_DIR",
+        default="var/pgdata",
+        help="data directory of the embedded PostgreSQL",
+    ),
+    SettingSpec(
+        name="FEED_SOURCE",
+        default="replay",
+        help="replay (sandbox recording) | upbit (live public WebSocket)",
+    ),
+    SettingSpec(
+        name="UPBIT_WS_URL",
+        default="wss://api.upbit.com/websocket/v1",
+        help="Upbit public WebSocket URL",
+    ),
+    SettingSpec(
+        name="MARKETS",
+        default="",
+        help="comma-separated markets; empty = all in the recording; required for upbit",
+    ),
+    SettingSpec(name="REPLAY_SOURCE", default="candles", help="candles | capture | capture-long"),
+    SettingSpec(name="REPLAY_SPEED", default="60", help="replay speed-up factor > 0, or max"),
+    SettingSpec(
+        name="REPLAY_FROM",
+        default="",
+        help="ISO-8601 UTC start of the replay window; empty = start",
+    ),
+    SettingSpec(
+        name="REPLAY_UNTIL", default="", help="ISO-8601 UTC end of the replay window; empty = end"
+    ),
+    SettingSpec(
+        name="REPLAY_MAX_GAP_S",
+        default="5",
+        help="longest recording gap replayed in real time, seconds",
+    ),
+    SettingSpec(
+        name="STRATEGY",
+        default="trading.builtin:SmaMomentum",
+        help="strategy class as module:Class",
+    ),
+    SettingSpec(name="STRATEGY_PARAMS", default="{}", help="JSON object passed to the strategy"),
+    SettingSpec(name="PAPER_ORDER_KRW", default="100000", help="paper order size in KRW, >= 5000"),
+    SettingSpec(name="PAPER_FEE_RATE", default="0.0005", help="paper fee rate, 0 to 0.01"),
+    SettingSpec(name="UPBIT_ACCESS_KEY", default="", secret=True, help="Upbit Open API access key"),
+    SettingSpec(name="UPBIT_SECRET_KEY", default="", secret=True, help="Upbit Open API secret key"),
+    SettingSpec(
+        name="TELEGRAM_BOT_TOKEN",
+        default="",
+        secret=True,
+        help="Telegram bot token from @BotFather",
+    ),
+    SettingSpec(
+        name="TELEGRAM_CHAT_ID", default="", help="Telegram chat id; required with the token"
+    ),
+    SettingSpec(
+        name="ROOT_INTENSITY", default="3", help="root supervisor: max restarts per period"
+    ),
+    SettingSpec(
+        name="ROOT_PERIOD_S", default="30", help="root supervisor: restart period, seconds"
+    ),
+    SettingSpec(
+        name="NODE_INTENSITY", default="5", help="node supervisor: max restarts per period"
+    ),
+    SettingSpec(
+        name="NODE_PERIOD_S", default="10", help="node supervisor: restart period, seconds"
+    ),
+    SettingSpec(name="SHUTDOWN_TIMEOUT_S", default="5", help="seconds a child gets to stop"),
+    SettingSpec(name="NODE_START_TIMEOUT_S", default="30", help="seconds a node gets to start"),
+)
+"""Every known setting, in the order of ``.env.example`` and :meth:`Settings.masked_summary`."""
+
+_SPECS: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS_SPEC}
+SETTING_NAMES: frozenset[str] = frozenset(_SPECS)
+"""The environment names of all known settings (for CLI flag mapping and typo checks)."""
+
+
+# --- the settings tree ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseSettings:
+    """Where the ledger lives: an external PostgreSQL, or the embedded one."""
+
+    url: DatabaseUrl | None  # DATABASE_URL; None -> embedded PostgreSQL
+    embedded_pg_dir: Path  # EMBEDDED_PG_DIR
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no ``DATABASE_URL`` is set and the embedded PostgreSQL is used."""
+        return self.url is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSettings:
+    """Where market data comes from and for which markets."""
+
+    source: FeedSource  # FEED_SOURCE
+    upbit_ws_url: str  # UPBIT_WS_URL
+    markets: tuple[str, ...]  # MARKETS; () = every market in the recording (replay only)
+
+    def __post_init__(self) -> None:
+        """The live feed needs an explicit market list."""
+        if self.source is FeedSource.UPBIT and not self.markets:
+            problem = (
+                "required when FEED_SOURCE=upbit; allowed: comma-separated market codes, "
+                "e.g. KRW-BTC,KRW-ETH"
+            )
+            raise ConfigError.for_setting("MARKETS", problem)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaySettings:
+    """How the recording is replayed (used when the feed source is ``replay``)."""
+
+    source: ReplaySource  # REPLAY_SOURCE
+    speed: float | None  # REPLAY_SPEED; None = as fast as possible ("max")
+    start: datetime | None  # REPLAY_FROM, aware UTC; None = from the beginning
+    until: datetime | None  # REPLAY_UNTIL, aware UTC; None = to the end
+    max_gap_s: float  # REPLAY_MAX_GAP_S
+
+    def __post_init__(self) -> None:
+        """The replay window must not be empty."""
+        if self.start is not None and self.until is not None and self.start >= self.until:
+            problem = (
+                f"{_iso(self.until)} is not after REPLAY_FROM={_iso(self.start)}; "
+                "allowed: a timestamp later than REPLAY_FROM"
+            )
+            raise ConfigError.for_setting("REPLAY_UNTIL", problem)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategySettings:
+    """Which strategy runs and with which parameters (the import is checked by its loader)."""
+
+    module: str  # STRATEGY, before the colon
+    class_name: str  # STRATEGY, after the colon
+    params: Mapping[str, JsonValue]  # STRATEGY_PARAMS, read-only
+
+    @property
+    def spec(self) -> str:
+        """The ``module:Class`` reference as configured."""
+        return f"{self.module}:{self.class_name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperSettings:
+    """Paper execution: order size and simulated fee."""
+
+    order_krw: Decimal  # PAPER_ORDER_KRW
+    fee_rate: Decimal  # PAPER_FEE_RATE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeCredentials:
+    """Upbit Open API keys: both or neither."""
+
+    access_key: Secret | None  # UPBIT_ACCESS_KEY
+    secret_key: Secret | None  # UPBIT_SECRET_KEY
+
+    def __post_init__(self) -> None:
+        """One key without the other is a mistake, never a mode."""
+        if (self.access_key is None) != (self.secret_key is None):
+            present, missing = (
+                ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY")
+                if self.secret_key is None
+                else ("UPBIT_SECRET_KEY", "UPBIT_ACCESS_KEY")
+            )
+            problem = f"required because {present} is set; allowed: set both keys or neither"
+            raise ConfigError.for_setting(missing, problem)
+
+    @property
+    def configured(self) -> bool:
+        """True when both keys are set."""
+        return self.access_key is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelegramSettings:
+    """Telegram notifications: a bot token and the chat to post to, both or neither."""
+
+    bot_token: Secret | None  # TELEGRAM_BOT_TOKEN
+    chat_id: int | None  # TELEGRAM_CHAT_ID
+
+    def __post_init__(self) -> None:
+        """A token needs a chat, and a chat without a token would be silently ignored."""
+        if self.bot_token is not None and self.chat_id is None:
+            problem = (
+                "required because TELEGRAM_BOT_TOKEN is set; allowed: the numeric chat id, "
+                "e.g. 123456789 or -1001234567890"
+            )
+            raise ConfigError.for_setting("TELEGRAM_CHAT_ID", problem)
+        if self.bot_token is None and self.chat_id is not None:
+            problem = (
+                "set but TELEGRAM_BOT_TOKEN is not, so nothing would be sent; "
+                "allowed: set both or neither"
+            )
+            raise ConfigError.for_setting("TELEGRAM_CHAT_ID", problem)
+
+    @property
+    def enabled(self) -> bool:
+        """True when notifications can be sent."""
+        return self.bot_token is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisionSettings:
+    """Restart intensity and timeouts for the supervision tree (see ``supervisor/``)."""
+
+    root_intensity: int  # ROOT_INTENSITY: max restarts within root_period_s
+    root_period_s: float  # ROOT_PERIOD_S
+    node_intensity: int  # NODE_INTENSITY: max restarts within node_period_s
+    node_period_s: float  # NODE_PERIOD_S
+    shutdown_timeout_s: float  # SHUTDOWN_TIMEOUT_S
+    node_start_timeout_s: float  # NODE_START_TIMEOUT_S
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The whole configuration: loaded once by :func:`load_settings`, then passed down.
+
+    ``repr`` is safe to log: secrets show only their masks. For a flat ``NAME -> value`` view of
+    the effective configuration use :meth:`masked_summary`.
+    """
+
+    bot_id: str  # BOT_ID
+    trade_mode: TradeMode  # TRADE_MODE
+    log_level: LogLevel  # LOG_LEVEL
+    status_interval_s: float  # STATUS_INTERVAL_S
+    database: DatabaseSettings
+    feed: FeedSettings
+    replay: ReplaySettings
+    strategy: StrategySettings
+    paper: PaperSettings
+    exchange: ExchangeCredentials
+    telegram: TelegramSettings
+    supervision: SupervisionSettings
+
+    @property
+    def has_exchange_keys(self) -> bool:
+        """True when both Upbit API keys are configured."""
+        return self.exchange.configured
+
+    @property
+    def has_telegram(self) -> bool:
+        """True when Telegram notifications are configured (token and chat id)."""
+        return self.telegram.enabled
+
+    @property
+    def uses_embedded_db(self) -> bool:
+        """True when the embedded PostgreSQL is used (no ``DATABASE_URL``)."""
+        return self.database.uses_embedded
+
+    @property
+    def replay_speed(self) -> float | None:
+        """The replay speed-up factor, or ``None`` for as fast as possible (``max``)."""
+        return self.replay.speed
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every configured secret (for log redaction); unset ones are left out."""
+        candidates = (
+            self.database.url,
+            self.exchange.access_key,
+            self.exchange.secret_key,
+            self.telegram.bot_token,
+        )
+        return tuple(secret for secret in candidates if secret is not None)
+
+    def masked_summary(self) -> dict[str, str]:
+        """Every setting by environment name, as text safe to log (secrets masked).
+
+        Keys are in :data:`SETTINGS_SPEC` order; unset optional settings show ``(unset)``.
+        """
+        values: dict[str, object] = {
+            "BOT_ID": self.bot_id,
+            "TRADE_MODE": self.trade_mode,
+            "LOG_LEVEL": self.log_level,
+            "STATUS_INTERVAL_S": self.status_interval_s,
+            "DATABASE_URL": self.database.url,
+            "EMBEDDED_PG_DIR": self.database.embedded_pg_dir,
+            "FEED_SOURCE": self.feed.source,
+            "UPBIT_WS_URL": self.feed.upbit_ws_url,
+            "MARKETS": self.feed.markets,
+            "REPLAY_SOURCE": self.replay.source,
+            "REPLAY_SPEED": "max" if self.replay.speed is None else self.replay.speed,
+            "REPLAY_FROM": self.replay.start,
+            "REPLAY_UNTIL": self.replay.until,
+            "REPLAY_MAX_GAP_S": self.replay.max_gap_s,
+            "STRATEGY": self.strategy.spec,
+            "STRATEGY_PARAMS": self.strategy.params,
+            "PAPER_ORDER_KRW": self.paper.order_krw,
+            "PAPER_FEE_RATE": self.paper.fee_rate,
+            "UPBIT_ACCESS_KEY": self.exchange.access_key,
+            "UPBIT_SECRET_KEY": self.exchange.secret_key,
+            "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
+            "TELEGRAM_CHAT_ID": self.telegram.chat_id,
+            "ROOT_INTENSITY": self.supervision.root_intensity,
+            "ROOT_PERIOD_S": self.supervision.root_period_s,
+            "NODE_INTENSITY": self.supervision.node_intensity,
+            "NODE_PERIOD_S": self.supervision.node_period_s,
+            "SHUTDOWN_TIMEOUT_S": self.supervision.shutdown_timeout_s,
+            "NODE_START_TIMEOUT_S": self.supervision.node_start_timeout_s,
+        }
+        return {spec.name: _display(values[spec.name]) for spec in SETTINGS_SPEC}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)  # pyright: ignore[reportUnknownArgumentType]
+    msg = f"not JSON serialisable: {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def _display(value: object) -> str:  # noqa: PLR0911 - one return per value kind reads best
+    """Render one setting value for :meth:`Settings.masked_summary`."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, Secret):
+        return value.masked
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, datetime):
+        return _iso(value)
+    if value == ():
+        return "(unset)"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_OVERRIDE = "command-line override"
+_ENVIRONMENT = "the environment"
+_DEFAULT = "default"
+_KNOWN_NAMES = "allowed: the names in .env.example"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Raw:
+    """The effective raw text of one setting and where it came from."""
+
+    text: str | None  # stripped; None = unset everywhere and no default
+    source: str
+
+
+class _Collector:
+    """Parses raw values one setting at a time, collecting problems instead of stopping."""
+
+    def __init__(self, raw: Mapping[str, _Raw]) -> None:
+        self._raw = raw
+        self.problems: list[tuple[str, str]] = []
+        self.bad: set[str] = set()
+
+    def _report(self, name: str, problem: str) -> None:
+        self.problems.append((name, problem))
+        self.bad.add(name)
+
+    def _parse(self, name: str, parse: Callable[[str], T]) -> tuple[bool, T | None]:
+        raw = self._raw[name]
+        if raw.text is None:
+            return False, None
+        spec = _SPECS[name]
+        where = f"from {raw.source}"
+        shown = f"the value ({where})" if spec.secret else f"got {raw.text!r} ({where})"
+        reason = parsing.placeholder_reason(raw.text)
+        if reason is not None:
+            self._report(name, f"{shown} {reason}")
+            return False, None
+        try:
+            return True, parse(raw.text)
+        except InvalidValueError as exc:
+            self._report(name, f"{shown}: {exc}")
+            return False, None
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        """The parsed value, or ``None`` when unset or invalid (invalid ones are reported)."""
+        _, value = self._parse(name, parse)
+        return value
+
+    def required(self, name: str, parse: Callable[[str], T]) -> T:
+        """The parsed value, falling back to the parsed default when unset or invalid."""
+        ok, value = self._parse(name, parse)
+        if ok:
+            return value  # type: ignore[return-value]  # ok means parse() returned a T
+        return parse(_SPECS[name].default)
+
+    def group(self, involved: tuple[str, ...], build: Callable[[], T]) -> T | None:
+        """Build a settings group, reporting the problems its ``__post_init__`` invariant finds.
+
+        ``involved`` names the settings the group's cross-field invariant reads. If one of them
+        is already reported as invalid, the invariant is not checked (its verdict would be
+        about a stand-in value); other invalid settings of the group are built from their
+        defaults, so an unrelated bad value does not hide an invariant violation.
+        """
+        if self.bad.intersection(involved):
+            return None
+        try:
+            return build()
+        except ConfigError as exc:
+            for name, problem in exc.problems:
+                self._report(name, problem)
+            return None
+
+
+def _suggest(key: str) -> str:
+    matches = difflib.get_close_matches(key.upper(), SETTING_NAMES, n=1, cutoff=0.6)
+    return f"did you mean {matches[0]}? " if matches else ""
+
+
+def _read_env_file(path: Path) -> tuple[dict[str, str | None], list[tuple[str, str]]]:
+    """Parse a ``.env`` file with python-dotenv; report syntax errors and duplicate keys."""
+    label = f".env file {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, [(str(path), f"cannot read the {label}: {exc}")]
+    problems: list[tuple[str, str]] = []
+    bindings = list(parse_stream(io.StringIO(text)))
+    syntax = "allowed: NAME=value, NAME='value', NAME=\"value\", comments starting with #"
+    problems.extend(
+        (
+            f"{path.name}:{binding.original.line}",
+            f"line {binding.original.line} of the {label} cannot be parsed; {syntax}",
+        )
+        for binding in bindings
+        if binding.error
+    )
+    counts = Counter(binding.key for binding in bindings if binding.key is not None)
+    problems.extend(
+        (key, f"set {count} times in the {label}; allowed: each setting once")
+        for key, count in counts.items()
+        if count > 1
+    )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return dict(values), problems
+
+
+def _layers(
+    env: Mapping[str, str], env_file: Path | None, overrides: Mapping[str, str]
+) -> tuple[list[tuple[str, Mapping[str, str | None]]], list[tuple[str, str]]]:
+    """The value layers, highest precedence first, and problems with unknown or bad keys."""
+    problems: list[tuple[str, str]] = [
+        (key, f"unknown setting ({_OVERRIDE}); {_suggest(key)}{_KNOWN_NAMES}")
+        for key in overrides
+        if key not in SETTING_NAMES
+    ]
+    layers: list[tuple[str, Mapping[str, str | None]]] = [
+        (_OVERRIDE, overrides),
+        (_ENVIRONMENT, env),
+    ]
+    if env_file is not None:
+        file_values, file_problems = _read_env_file(env_file)
+        problems.extend(file_problems)
+        label = f".env file {env_file}"
+        for key, value in file_values.items():
+            if key not in SETTING_NAMES:
+                problem = f"unknown setting in the {label}; {_suggest(key)}{_KNOWN_NAMES}"
+                problems.append((key, problem))
+            elif value is None:
+                problem = f"has no '=' in the {label}; allowed: {key}=value, or {key}= to unset it"
+                problems.append((key, problem))
+        layers.append((label, file_values))
+    return layers, problems
+
+
+def _resolve(layers: list[tuple[str, Mapping[str, str | None]]]) -> dict[str, _Raw]:
+    """For every setting, the first non-empty value by precedence, else its default."""
+    resolved: dict[str, _Raw] = {}
+    for spec in SETTINGS_SPEC:
+        raw = _Raw(text=spec.default or None, source=_DEFAULT)
+        for source, values in layers:
+            text = (values.get(spec.name) or "").strip()
+            if text:
+                raw = _Raw(text=text, source=source)
+                break
+        resolved[spec.name] = raw
+    return resolved
+
+
+def _trade_mode(raw: str) -> TradeMode:
+    if raw.lower() in {"test", "live"}:
+        msg = (
+            f"{raw.lower()} mode is not available yet: it arrives with the exchange layer and "
+            "execution guards; allowed: shadow"
+        )
+        raise InvalidValueError(msg)
+    return parsing.choice(TradeMode)(raw)
+
+
+def _level(raw: str) -> LogLevel:
+    try:
+        return LogLevel(raw.upper())
+    except ValueError as exc:
+        msg = f"not a log level; allowed: {' | '.join(LogLevel)}"
+        raise InvalidValueError(msg) from exc
+
+
+def _build(raw: Mapping[str, _Raw]) -> Settings:
+    """Parse and validate everything, raising one ConfigError with all problems."""
+    c = _Collector(raw)
+    bot_id = c.required(
+        "BOT_ID", parsing.matching(r"[a-z0-9]{1,12}", "1-12 lower-case letters or digits, e.g. sbx")
+    )
+    trade_mode = c.required("TRADE_MODE", _trade_mode)
+    log_level = c.required("LOG_LEVEL", _level)
+    status_interval_s = c.required("STATUS_INTERVAL_S", parsing.positive_float)
+
+    db_url = c.optional("DATABASE_URL", parsing.database_url)
+    pg_dir = c.required("EMBEDDED_PG_DIR", parsing.path)
+
+    feed_source = c.required("FEED_SOURCE", parsing.choice(FeedSource))
+    ws_url = c.required("UPBIT_WS_URL", parsing.websocket_url)
+    markets = c.optional("MARKETS", parsing.markets) or ()
+
+    replay_source = c.required("REPLAY_SOURCE", parsing.choice(ReplaySource))
+    speed = c.required("REPLAY_SPEED", parsing.replay_speed)
+    start = c.optional("REPLAY_FROM", parsing.utc_timestamp)
+    until = c.optional("REPLAY_UNTIL", parsing.utc_timestamp)
+    max_gap_s = c.required("REPLAY_MAX_GAP_S", parsing.positive_float)
+
+    module, class_name = c.required("STRATEGY", parsing.strategy_ref)
+    params = c.required("STRATEGY_PARAMS", parsing.json_object)
+
+    order_krw = c.required(
+        "PAPER_ORDER_KRW",
+        parsing.decimal_in_range(
+            UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000 (Upbit's minimum order)"
+        ),
+    )
+    fee_rate = c.required(
+        "PAPER_FEE_RATE",
+        parsing.decimal_in_range(
+            Decimal(0), MAX_FEE_RATE, "a fraction from 0 to 0.01 (Upbit KRW: 0.0005)"
+        ),
+    )
+
+    access_key = c.optional("UPBIT_ACCESS_KEY", parsing.api_key)
+    secret_key = c.optional("UPBIT_SECRET_KEY", parsing.api_key)
+    bot_token = c.optional("TELEGRAM_BOT_TOKEN", parsing.telegram_token)
+    chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.signed_int)
+
+    root_intensity = c.required("ROOT_INTENSITY", parsing.non_negative_int)
+    root_period_s = c.required("ROOT_PERIOD_S", parsing.positive_float)
+    node_intensity = c.required("NODE_INTENSITY", parsing.non_negative_int)
+    node_period_s = c.required("NODE_PERIOD_S", parsing.positive_float)
+    shutdown_timeout_s = c.required("SHUTDOWN_TIMEOUT_S", parsing.positive_float)
+    node_start_timeout_s = c.required("NODE_START_TIMEOUT_S", parsing.positive_float)
+
+    feed = c.group(
+        ("FEED_SOURCE", "MARKETS"),
+        lambda: FeedSettings(source=feed_source, upbit_ws_url=ws_url, markets=markets),
+    )
+    replay = c.group(
+        ("REPLAY_FROM", "REPLAY_UNTIL"),
+        lambda: ReplaySettings(
+            source=replay_source, speed=speed, start=start, until=until, max_gap_s=max_gap_s
+        ),
+    )
+    exchange = c.group(
+        ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY"),
+        lambda: ExchangeCredentials(access_key=access_key, secret_key=secret_key),
+    )
+    telegram = c.group(
+        ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
+        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id),
+    )
+    if c.problems or feed is None or replay is None or exchange is None or telegram is None:
+        raise ConfigError(_in_spec_order(c.problems))
+    return Settings(
+        bot_id=bot_id,
+        trade_mode=trade_mode,
+        log_level=log_level,
+        status_interval_s=status_interval_s,
+        database=DatabaseSettings(url=db_url, embedded_pg_dir=pg_dir),
+        feed=feed,
+        replay=replay,
+        strategy=StrategySettings(module=module, class_name=class_name, params=params),
+        paper=PaperSettings(order_krw=order_krw, fee_rate=fee_rate),
+        exchange=exchange,
+        telegram=telegram,
+        supervision=SupervisionSettings(
+            root_intensity=root_intensity,
+            root_period_s=root_period_s,
+            node_intensity=node_intensity,
+            node_period_s=node_period_s,
+            shutdown_timeout_s=shutdown_timeout_s,
+            node_start_timeout_s=node_start_timeout_s,
+        ),
+    )
+
+
+def _in_spec_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    order = {spec.name: index for index, spec in enumerate(SETTINGS_SPEC)}
+    return sorted(problems, key=lambda item: order.get(item[0], -1))
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    env_file: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load, validate and freeze the configuration. Call once at start and pass the result down.
+
+    Args:
+        env: The environment to read; ``None`` reads the process environment (``os.environ``).
+            Tests pass ``{}`` for isolation.
+        env_file: The ``.env`` file to read. ``None`` reads ``./.env`` if it exists and no file
+            otherwise; an explicitly given file must exist.
+        overrides: Values from command-line flags, by setting name; they win over everything.
+
+    Returns:
+        The validated, frozen settings.
+
+    Raises:
+        ConfigError: listing every invalid, unknown or placeholder value at once.
+
+    """
+    if env_file is None:
+        default_file = Path(".env")
+        env_file = default_file if default_file.is_file() else None
+    elif not env_file.is_file():
+        raise ConfigError([(str(env_file), "the given .env file does not exist or is not a file")])
+    layers, problems = _layers(os.environ if env is None else env, env_file, overrides or {})
+    try:
+        settings = _build(_resolve(layers))
+    except ConfigError as exc:
+        raise ConfigError([*problems, *exc.problems]) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
