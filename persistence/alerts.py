@@ -1,0 +1,55 @@
+"""``alerts``: the alert outbox. Persisted first, marked sent only once delivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from persistence.notify import ALERTS
+
+LEVELS = ("info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """One outbox row."""
+
+    id: int
+    created_at: datetime
+    kind: str
+    level: str
+    text: str
+    attempts: int
+
+
+def enqueue(cur: psycopg.Cursor | psycopg.Connection, *, kind: str, level: str, text: str) -> None:
+    """Add an alert (in the caller's transaction) and wake the notifier."""
+    if level not in LEVELS:
+        raise ValueError(f"alert level must be one of {LEVELS}, got {level!r}")
+    cur.execute("INSERT INTO alerts (kind, level, text) VALUES (%s, %s, %s)", (kind, level, text))
+    cur.execute(f"NOTIFY {ALERTS}")
+
+
+def unsent(conn: psycopg.Connection, limit: int = 100) -> list[Alert]:
+    """Undelivered alerts, oldest first."""
+    rows = conn.execute(
+        "SELECT id, created_at, kind, level, text, attempts FROM alerts WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [Alert(id=r[0], created_at=r[1], kind=r[2], level=r[3], text=r[4], attempts=r[5]) for r in rows]
+
+
+def mark_sent(cur: psycopg.Cursor | psycopg.Connection, alert_id: int, channel: str) -> bool:
+    """Mark delivered; False if it already was (then it must not be counted twice)."""
+    result = cur.execute(
+        "UPDATE alerts SET sent_at = now(), channel = %s, attempts = attempts + 1 WHERE id = %s AND sent_at IS NULL",
+        (channel, alert_id),
+    )
+    return result.rowcount == 1
+
+
+def count_unsent(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM alerts WHERE sent_at IS NULL").fetchone()
+    return int(row[0]) if row else 0
