@@ -1,0 +1,435 @@
+"""The generic OTP supervisor: one thread, one queue, children started in order.
+
+Everything that changes a supervisor's state runs on its mailbox thread, which consumes exit
+notices, restart retries and API calls marshalled from other threads. The contract is in
+``supervisor/__init__.py``; the child-facing protocol is in ``supervisor/child.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+from supervisor.child import ChildContext, ChildHandle, StartFn
+from supervisor.children import RESTARTING, ChildCounts, ChildInfo, ChildRecord, ChildTable
+from supervisor.clock import Clock, SystemClock
+from supervisor.errors import (
+    AlreadyPresent,
+    AlreadyStarted,
+    ChildAbandoned,
+    ChildRestarting,
+    ChildRunning,
+    StartFailed,
+    SupervisorDataError,
+    SupervisorNotRunning,
+)
+from supervisor.events import EventEmitter, EventKind, EventSink
+from supervisor.exits import ExitReason
+from supervisor.intensity import RestartWindow
+from supervisor.mailbox import Mailbox
+from supervisor.shutdown import confirm_exit, stop_child
+from supervisor.spec import INFINITY, ChildSpec, Restart, SupervisorFlags, validate_specs
+
+__all__ = [
+    "RESTARTING",
+    "ChildContext",
+    "ChildCounts",
+    "ChildHandle",
+    "ChildInfo",
+    "StartFn",
+    "Supervisor",
+    "SupervisorState",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ExitCallback = Callable[[ExitReason], None]
+
+
+class SupervisorState(str, Enum):
+    """Lifecycle of a supervisor."""
+
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    GAVE_UP = "gave_up"
+
+
+_TERMINAL = frozenset({SupervisorState.STOPPED, SupervisorState.GAVE_UP})
+
+
+@dataclass(frozen=True, slots=True)
+class _ExitNotice:
+    child_id: str
+    incarnation: int
+    reason: ExitReason
+
+
+@dataclass(frozen=True, slots=True)
+class _RetryRestart:
+    child_id: str
+
+
+def _restarts(restart: Restart, reason: ExitReason) -> bool:
+    return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and reason.abnormal)
+
+
+def _leaves_child_alive(exc: BaseException) -> bool:
+    return isinstance(exc, ChildAbandoned) or (isinstance(exc, StartFailed) and exc.abandoned)
+
+
+class Supervisor:
+    """Starts, watches, restarts and stops children per OTP semantics (see the package doc)."""
+
+    def __init__(  # noqa: PLR0913 - keyword collaborators, injected for testability
+        self,
+        name: str,
+        flags: SupervisorFlags | None = None,
+        specs: Sequence[ChildSpec] = (),
+        *,
+        clock: Clock | None = None,
+        on_event: EventSink | None = None,
+        on_exit: ExitCallback | None = None,
+        call_timeout: float | None = 30.0,
+        kill_wait: float = 5.0,
+        exit_grace: float = 5.0,
+    ) -> None:
+        """Validate flags and specs (``SupervisorDataError``); nothing starts before ``start()``.
+
+        ``on_event`` receives every ``SupervisorEvent``; ``on_exit`` is called once when the
+        supervisor terminates after a successful start (give-up or stop), so a parent or the
+        node process can escalate. Both run on the supervisor thread and must neither block
+        nor call this supervisor's API. ``call_timeout`` is the default wait for API calls;
+        ``kill_wait`` bounds the wait for a death after ``kill()``; ``exit_grace`` bounds the
+        wait for a child that reported its own exit to be really gone.
+        """
+        self.name = name
+        self.flags = flags if flags is not None else SupervisorFlags()
+        if not isinstance(self.flags, SupervisorFlags):
+            raise SupervisorDataError(f"flags must be SupervisorFlags, got {self.flags!r}")
+        self._initial_specs = validate_specs(specs)
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._emit = EventEmitter(name, self._clock, on_event)
+        self._on_exit = on_exit
+        self._call_timeout = call_timeout
+        self._kill_wait = kill_wait
+        self._exit_grace = exit_grace
+        self._window = RestartWindow(self.flags.intensity, self.flags.period)
+        self._state = SupervisorState.NEW
+        self._children = ChildTable(name)
+        self._mailbox = Mailbox(name, self._handle, lambda: self._state in _TERMINAL, self._crashed)
+
+    # ------------------------------------------------------------------ public API (any thread)
+
+    @property
+    def state(self) -> SupervisorState:
+        """Current lifecycle state."""
+        return self._state
+
+    def start(self, *, timeout: float | None = None) -> None:
+        """Start every child in spec order, each ready before the next (S5).
+
+        If a child fails to start, the ones already started are stopped in reverse order and
+        ``StartFailed`` is raised (S6). ``timeout=None`` waits for the whole start.
+        """
+        if self._state is not SupervisorState.NEW:
+            raise SupervisorNotRunning(f"supervisor {self.name!r} was already started")
+        self._state = SupervisorState.STARTING
+        self._mailbox.start()
+        self._mailbox.call(self._do_start, timeout)
+
+    def stop(self, reason: ExitReason | None = None, *, timeout: float | None = None) -> None:
+        """Stop all children in reverse start order per their shutdown specs, then exit.
+
+        Idempotent. ``reason`` (default ``shutdown``) is passed to ``on_exit``.
+        ``timeout=None`` waits for the whole stop.
+        """
+        reason = reason if reason is not None else ExitReason.shutdown("stop requested")
+        if self._stop_unstarted(reason) or self._state in _TERMINAL:
+            return
+        try:
+            self._mailbox.call(functools.partial(self._do_stop, reason), timeout)
+        except SupervisorNotRunning:
+            return
+
+    def request_stop(self, reason: ExitReason | None = None) -> None:
+        """Like ``stop()`` but returns at once; use ``wait_stopped`` to wait."""
+        reason = reason if reason is not None else ExitReason.shutdown("stop requested")
+        if self._stop_unstarted(reason):
+            return
+        try:
+            self._mailbox.submit(functools.partial(self._do_stop, reason))
+        except SupervisorNotRunning:
+            return
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """True once the supervisor has terminated (stopped, gave up, or failed to start)."""
+        return self._mailbox.wait_finished(timeout)
+
+    def which_children(self, *, timeout: float | None = None) -> list[ChildInfo]:
+        """Every child in start order: ``(id, handle | None | "restarting", type, incarnation)``."""
+        return self._call(self._children.rows, timeout)
+
+    def count_children(self, *, timeout: float | None = None) -> ChildCounts:
+        """Counts of specs, running children, supervisors and workers."""
+        return self._call(self._children.counts, timeout)
+
+    def start_child(self, spec: ChildSpec, *, timeout: float | None = None) -> ChildHandle:
+        """Start a new child and append it to the start order (S8).
+
+        Raises ``AlreadyStarted`` / ``AlreadyPresent`` if the id exists, ``StartFailed`` (no
+        spec stored) if the start fails.
+        """
+        if not isinstance(spec, ChildSpec):
+            raise SupervisorDataError(f"not a ChildSpec: {spec!r}")
+        return self._call(functools.partial(self._do_start_child, spec), timeout)
+
+    def terminate_child(self, child_id: str, *, timeout: float | None = None) -> None:
+        """Stop a child per its shutdown spec without restarting it; idempotent (S30)."""
+        self._call(functools.partial(self._do_terminate_child, child_id), timeout)
+
+    def restart_child(self, child_id: str, *, timeout: float | None = None) -> ChildHandle:
+        """Start a stopped child again (not counted by the restart intensity)."""
+        return self._call(functools.partial(self._do_restart_child, child_id), timeout)
+
+    def delete_child(self, child_id: str, *, timeout: float | None = None) -> None:
+        """Forget the spec of a child that is not running."""
+        self._call(functools.partial(self._do_delete_child, child_id), timeout)
+
+    def lookup(self, child_id: str) -> ChildHandle | None:
+        """The handle of the child's *current* incarnation, or None; never blocks (S46)."""
+        return self._children.lookup(child_id)
+
+    def queue_depth(self) -> int:
+        """Exit notices, retries and calls waiting for the supervisor thread."""
+        return self._mailbox.depth()
+
+    def abandoned_children(self) -> tuple[str, ...]:
+        """Ids of children left behind while possibly alive, and still not proven dead."""
+        return self._children.abandoned()
+
+    def _call(self, fn: Callable[[], T], timeout: float | None) -> T:
+        return self._mailbox.call(fn, self._call_timeout if timeout is None else timeout)
+
+    def _stop_unstarted(self, reason: ExitReason) -> bool:
+        if not self._mailbox.close_unstarted():
+            return False
+        self._state = SupervisorState.STOPPED
+        self._emit(EventKind.STOPPED, reason=reason)
+        return True
+
+    def _post_exit(self, child_id: str, incarnation: int, reason: ExitReason) -> None:
+        """The exit sink given to every ``ChildContext``: any thread, never blocks."""
+        self._mailbox.post(_ExitNotice(child_id, incarnation, reason))
+
+    # ------------------------------------------------------------------ handlers (mailbox thread)
+
+    def _handle(self, item: object) -> None:
+        if isinstance(item, _ExitNotice):
+            self._handle_exit(item)
+        elif isinstance(item, _RetryRestart):
+            record = self._children.get(item.child_id)
+            if record is not None and record.restarting:
+                self._restart(record, record.last_failure or ExitReason.error("restart retry"))
+
+    def _crashed(self, exc: Exception) -> None:
+        if self._state not in _TERMINAL:
+            self._give_up(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _do_start(self) -> None:
+        for spec in self._initial_specs:
+            self._children.add(ChildRecord(spec))
+        for record in self._children.in_start_order():
+            error = self._start_record(record)
+            if error is None:
+                continue
+            clean = self._stop_children(f"start of {record.id!r} failed")
+            abandoned = not clean or _leaves_child_alive(error)
+            reason = ExitReason.shutdown(f"failed_to_start_child {record.id!r}: {error}", abandoned=abandoned)
+            self._terminate_self(SupervisorState.STOPPED, reason, notify=False)
+            raise StartFailed(record.id, error, abandoned=abandoned)
+        self._state = SupervisorState.RUNNING
+        self._emit(EventKind.STARTED)
+
+    def _do_stop(self, reason: ExitReason) -> None:
+        if self._state in _TERMINAL:
+            return
+        self._state = SupervisorState.STOPPING
+        clean = self._stop_children("supervisor stopping")
+        if not clean or self._children.has_abandoned():
+            reason = dataclasses.replace(reason, abandoned=True)
+        self._terminate_self(SupervisorState.STOPPED, reason)
+
+    def _do_start_child(self, spec: ChildSpec) -> ChildHandle:
+        existing = self._children.get(spec.id)
+        if existing is not None and existing.handle is not None:
+            raise AlreadyStarted(spec.id, existing.handle)
+        if existing is not None:
+            raise AlreadyPresent(f"child {spec.id!r} is already present (not running)")
+        record = ChildRecord(spec)
+        handle = self._start_or_raise(record)
+        self._children.add(record)
+        return handle
+
+    def _do_terminate_child(self, child_id: str) -> None:
+        record = self._children.find(child_id)
+        record.restarting = False  # ends a restart loop (S24)
+        if record.handle is None:
+            if record.spec.restart is Restart.TEMPORARY:
+                self._children.remove(record)
+        elif not self._terminate(record, "terminate_child"):
+            self._give_up(f"child {child_id!r} could not be stopped", abandoned=True)
+            raise ChildAbandoned(f"child {child_id!r} ignored its stop and cannot be killed")
+
+    def _do_restart_child(self, child_id: str) -> ChildHandle:
+        record = self._children.find(child_id)
+        if record.restarting:
+            raise ChildRestarting(f"child {child_id!r} is restarting")
+        if record.handle is not None:
+            raise ChildRunning(f"child {child_id!r} is running")
+        return self._start_or_raise(record)
+
+    def _do_delete_child(self, child_id: str) -> None:
+        record = self._children.find(child_id)
+        if record.restarting:
+            raise ChildRestarting(f"child {child_id!r} is restarting")
+        if record.handle is not None:
+            raise ChildRunning(f"child {child_id!r} is running")
+        self._children.remove(record)
+
+    def _handle_exit(self, notice: _ExitNotice) -> None:
+        record = self._children.get(notice.child_id)
+        if record is None or record.handle is None or record.incarnation != notice.incarnation:
+            log.debug("%s: ignoring exit notice of a stale incarnation: %s", self.name, notice)
+            return
+        handle = record.handle
+        self._children.set_handle(record, None)
+        self._emit(EventKind.EXITED, record.id, record.incarnation, notice.reason)
+        if notice.reason.abandoned or not confirm_exit(handle, grace=self._exit_grace, kill_wait=self._kill_wait):
+            self._abandon(record, handle, "exited but could not be proven dead (with all its descendants)")
+            self._give_up(f"child {record.id!r} could not be proven dead", abandoned=True)
+        elif _restarts(record.spec.restart, notice.reason):
+            self._restart(record, notice.reason)
+        elif record.spec.restart is Restart.TEMPORARY:
+            self._children.remove(record)
+
+    # ------------------------------------------------------------------ restarts
+
+    def _restart(self, record: ChildRecord, cause: ExitReason) -> None:
+        """One restart attempt for ``record`` under the strategy (S14–S19, S23)."""
+        if not self._window.record(self._clock.monotonic()):
+            record.restarting = False
+            log.error("%s: reached_max_restart_intensity after %r exited: %s", self.name, record.id, cause)
+            self._give_up(f"reached_max_restart_intensity after {record.id!r} exited: {cause}")
+            return
+        self._emit(EventKind.RESTARTING, record.id, record.incarnation, cause)
+        group = self._children.restart_group(record, self.flags.strategy)
+        why = f"{self.flags.strategy.value} restart of {record.id!r}"
+        for other in reversed(group):
+            if other is not record and other.handle is not None and not self._terminate(other, why):
+                self._give_up(f"child {other.id!r} could not be stopped", abandoned=True)
+                return
+        for member in group:
+            if self._children.get(member.id) is not member or member.handle is not None:
+                continue  # a temporary bystander was dropped
+            error = self._start_record(member)
+            if error is None:
+                continue
+            if _leaves_child_alive(error):
+                self._give_up(f"start of {member.id!r} left a child alive", abandoned=True)
+                return
+            member.restarting = True
+            self._mailbox.post(_RetryRestart(member.id))
+            return
+
+    def _start_record(self, record: ChildRecord) -> Exception | None:
+        """Start one incarnation; on failure return the error (nothing is raised)."""
+        incarnation = self._children.next_incarnation(record.id)
+        ctx = ChildContext(
+            supervisor_name=self.name,
+            child_id=record.id,
+            incarnation=incarnation,
+            exit_sink=functools.partial(self._post_exit, record.id, incarnation),
+        )
+        try:
+            handle = record.spec.start(ctx)
+            if not isinstance(handle, ChildHandle):
+                raise TypeError(f"start returned {handle!r}, not a ChildHandle (ignore is not supported)")  # noqa: TRY301
+        except Exception as exc:  # noqa: BLE001 - a child's start is foreign code; its failure feeds the strategy
+            record.last_failure = ExitReason.from_exception(exc, during="start")
+            log.exception("%s: child %r #%d failed to start", self.name, record.id, incarnation)
+            self._emit(EventKind.START_FAILED, record.id, incarnation, record.last_failure)
+            return exc
+        record.incarnation = incarnation
+        record.restarting = False
+        self._children.set_handle(record, handle)
+        self._emit(EventKind.STARTED, record.id, incarnation)
+        return None
+
+    def _start_or_raise(self, record: ChildRecord) -> ChildHandle:
+        error = self._start_record(record)
+        if error is None and record.handle is not None:
+            return record.handle
+        if error is None:
+            error = RuntimeError("child exited during its start")
+        if _leaves_child_alive(error):
+            self._give_up(f"start of {record.id!r} left a child alive", abandoned=True)
+            raise StartFailed(record.id, error, abandoned=True)
+        raise StartFailed(record.id, error)
+
+    # ------------------------------------------------------------------ stopping
+
+    def _terminate(self, record: ChildRecord, why: str) -> bool:
+        """Stop one running child per its shutdown spec; False if it had to be abandoned."""
+        handle = record.handle
+        if handle is None:
+            return True
+        shutdown = INFINITY if record.spec.shutdown is None else record.spec.shutdown
+        reason = stop_child(handle, shutdown, kill_wait=self._kill_wait)
+        self._children.set_handle(record, None)
+        if reason is None:
+            self._abandon(record, handle, f"ignored its stop ({why}) and cannot be killed")
+            return False
+        if reason == ExitReason.shutdown():
+            reason = ExitReason.shutdown(why)
+        self._emit(EventKind.EXITED, record.id, record.incarnation, reason)
+        if record.spec.restart is Restart.TEMPORARY:
+            self._children.remove(record)
+        return True
+
+    def _stop_children(self, why: str) -> bool:
+        """Terminate every running child in reverse start order; True if all proven dead."""
+        clean = True
+        for record in reversed(self._children.in_start_order()):
+            record.restarting = False
+            clean = self._terminate(record, why) and clean
+        return clean
+
+    def _abandon(self, record: ChildRecord, handle: ChildHandle, what: str) -> None:
+        self._children.abandon(record.id, handle)
+        log.critical("%s: child %r #%d %s: abandoned, escalating", self.name, record.id, record.incarnation, what)
+        self._emit(EventKind.ABANDONED, record.id, record.incarnation, ExitReason.killed(what))
+
+    def _give_up(self, detail: str, *, abandoned: bool = False) -> None:
+        """Stop all children in reverse order and exit with reason ``shutdown`` (S20)."""
+        self._state = SupervisorState.STOPPING
+        clean = self._stop_children("supervisor giving up")
+        abandoned = abandoned or not clean or self._children.has_abandoned()
+        self._terminate_self(SupervisorState.GAVE_UP, ExitReason.shutdown(detail, abandoned=abandoned))
+
+    def _terminate_self(self, state: SupervisorState, reason: ExitReason, *, notify: bool = True) -> None:
+        self._state = state
+        self._emit(EventKind.GAVE_UP if state is SupervisorState.GAVE_UP else EventKind.STOPPED, reason=reason)
+        if notify and self._on_exit is not None:
+            try:
+                self._on_exit(reason)
+            except Exception:  # noqa: BLE001 - on_exit is foreign code; termination must still complete
+                log.exception("%s: on_exit callback failed", self.name)
