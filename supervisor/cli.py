@@ -1,0 +1,104 @@
+"""The command line: ``python -m supervisor [run] [flags]`` and ``python -m supervisor ctl status``.
+
+Exit codes: 0 success; 1 the system failed, gave up, or (ctl) is not running; 2 bad arguments
+or bad configuration (every bad setting is named); 3 another system already runs on the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from config import ConfigError, Settings, configure_logging, load_settings
+
+EXIT_USAGE = 2
+
+log = logging.getLogger("supervisor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m supervisor",
+        description="Upbit trading system under a supervisor tree. With no configuration: the sandbox "
+        "(recorded Upbit data replayed, paper trading, shadow execution).",
+    )
+    parser.add_argument("--env-file", type=Path, default=None, help="settings file (default: ./.env if present)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run the system (the default command)")
+    _add_run_flags(run)
+    _add_run_flags(parser, defaults_only=True)
+    ctl = sub.add_parser("ctl", help="talk to the running system")
+    ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="CTL_COMMAND", required=True)
+    ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
+    return parser
+
+
+def _add_run_flags(parser: argparse.ArgumentParser, *, defaults_only: bool = False) -> None:
+    dest = argparse.SUPPRESS if defaults_only else None
+    kw = {"default": dest} if defaults_only else {}
+    parser.add_argument("--speed", type=_speed, help="replay speed: N x real time (default 60) or 'max'", **kw)
+    parser.add_argument("--source", choices=["candles", "capture", "capture-long"],
+                        help="recording the sandbox replays (REPLAY_SOURCE)", **kw)
+    parser.add_argument("--from", dest="replay_from", metavar="TIME",
+                        help="replay from this UTC time (ISO 8601)", **kw)
+    parser.add_argument("--until", dest="replay_until", metavar="TIME",
+                        help="replay until this UTC time (ISO 8601)", **kw)
+    parser.add_argument("--exit-at-end", action="store_true",
+                        help="exit 0 once the recording is exhausted and everything downstream is drained",
+                        **({"default": argparse.SUPPRESS} if defaults_only else {}))
+    parser.add_argument("--reset", action="store_true",
+                        help="forget the sandbox's previous progress and replay from the start",
+                        **({"default": argparse.SUPPRESS} if defaults_only else {}))
+
+
+def _speed(text: str) -> str:
+    if text == "max":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed must be a positive number or 'max', got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--speed must be a positive number or 'max', got {text!r}")
+    return text
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, str]:
+    """Command-line flags as settings overrides (they win over environment and .env)."""
+    mapping = {"speed": "REPLAY_SPEED", "source": "REPLAY_SOURCE", "replay_from": "REPLAY_FROM",
+               "replay_until": "REPLAY_UNTIL"}
+    return {env: str(getattr(args, attr)) for attr, env in mapping.items() if getattr(args, attr, None) is not None}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(env_file=args.env_file, overrides=overrides_from(args))
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings)
+    if args.command == "ctl":
+        from supervisor import ctl
+
+        return ctl.status(settings, out)
+    return _run(settings, args, out)
+
+
+def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from supervisor.root import RunOptions, run_system
+    from trading.strategy import StrategyError, load_factory
+
+    try:
+        load_factory(settings.strategy.spec, settings.strategy.params)
+    except StrategyError as exc:
+        print(f"configuration error:\n  {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log.info("effective configuration: %s", settings.masked_summary())
+    options = RunOptions(exit_at_end=bool(getattr(args, "exit_at_end", False)), reset=bool(getattr(args, "reset", False)))
+    return run_system(settings, options, out)

@@ -1,0 +1,138 @@
+"""The main function of a node process: its own supervisor over its own pykka actors.
+
+Life of a node:
+1. configure logging, exit at once if the root goes away (parent-alive pipe, PR_SET_PDEATHSIG);
+2. build its child specs (``supervisor.wiring``) and start them in order — all or nothing;
+3. report ``ready`` to the root, then report actor status to ``runtime_actors`` every second;
+4. on SIGTERM/SIGINT stop the actors in reverse start order and exit 0; if its supervisor gives
+   up (restart intensity exceeded) exit with ``EXIT_GAVE_UP`` so the root applies its own
+   intensity. Every supervisor event goes to the log and to ``supervisor_events``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from config import Settings
+from supervisor.clock import SystemClock
+from supervisor.core import Supervisor, SupervisorState
+from supervisor.event_sink import EventSink
+from supervisor.exits import ExitReason
+from supervisor.process_child import NodeBoot
+from supervisor.spec import Strategy, SupervisorFlags
+from supervisor.status_reporter import StatusReporter
+
+log = logging.getLogger(__name__)
+
+EXIT_GAVE_UP = 3
+EXIT_START_FAILED = 4
+EXIT_ORPHANED = 70
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodePayload:
+    """What the root hands every node."""
+
+    settings: Settings
+    db_url: str
+    strategy: Strategy
+
+
+class NodeChannel:
+    """Thread-safe sender of node → root messages (actors call it from their own threads)."""
+
+    def __init__(self, boot: NodeBoot) -> None:
+        self._conn = boot.channel
+        self._lock = threading.Lock()
+
+    def send(self, *message: Any) -> None:
+        with self._lock:
+            try:
+                self._conn.send(message)
+            except (BrokenPipeError, EOFError, OSError):
+                log.warning("root is gone; dropped node message %r", message[0])
+
+
+def node_main(boot: NodeBoot) -> None:
+    """Entry point of every node process (the spawn target)."""
+    payload: NodePayload = boot.payload
+    from config import configure_logging
+
+    configure_logging(payload.settings)
+    _die_with_parent(boot)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the root decides
+    sys.exit(run_node(boot, payload, stop))
+
+
+def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int:
+    """Start the node's supervisor, serve until told to stop or until it gives up; the exit code."""
+    from supervisor import wiring
+
+    channel = NodeChannel(boot)
+    gave_up = threading.Event()
+    sink = EventSink(payload.db_url, node=boot.node)
+    wired = wiring.node_specs(boot.node, payload.settings, payload.db_url, channel)
+    supervision = payload.settings.supervision
+    flags = SupervisorFlags(strategy=payload.strategy, intensity=supervision.node_intensity,
+                            period=supervision.node_period_s)
+
+    def on_exit(reason: ExitReason) -> None:
+        if sup.state is SupervisorState.GAVE_UP:
+            gave_up.set()
+        stop.set()
+
+    sup = Supervisor(name=boot.node, flags=flags, specs=wired.specs, clock=SystemClock(), on_event=sink.record,
+                     on_exit=on_exit)
+    wired.bind(sup)
+    try:
+        sup.start()
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported to the root by exit code
+        log.error("node %s failed to start: %s", boot.node, exc)
+        sink.close()
+        return EXIT_START_FAILED
+    channel.send("ready", os.getpid())
+    reporter = StatusReporter(payload.db_url, boot.node, sup, wired.board, interval_s=1.0)
+    reporter.start()
+    try:
+        stop.wait()
+    finally:
+        reporter.stop()
+        if not gave_up.is_set():
+            log.info("node %s stopping", boot.node)
+            sup.stop()
+        reporter.report_stopped("gave_up" if gave_up.is_set() else "stopped")
+        sink.close()
+    if gave_up.is_set():
+        log.error("node %s: supervisor gave up (restart intensity exceeded); exiting %d", boot.node, EXIT_GAVE_UP)
+        return EXIT_GAVE_UP
+    log.info("node %s stopped", boot.node)
+    return 0
+
+
+def _die_with_parent(boot: NodeBoot) -> None:
+    """Exit at once when the root is gone, however it died (no orphan keeps trading)."""
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            log.debug("PR_SET_PDEATHSIG unavailable")
+
+    def watch() -> None:
+        try:
+            boot.parent_alive.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(EXIT_ORPHANED)  # the root is gone: no cleanup may outlive it
+
+    threading.Thread(target=watch, name="parent-alive", daemon=True).start()

@@ -1,0 +1,272 @@
+"""The root process: database, the one-system lock, and the supervisor over the node processes.
+
+Start order (stop is the reverse): ``ops`` (the notifier, so alerts about everything after it
+are delivered), ``execution``, ``market``. The root supervises them one_for_one with
+``ROOT_INTENSITY`` restarts per ``ROOT_PERIOD_S``; past that it gives up: it stops every node,
+records and logs why, and exits non-zero — it never loops forever.
+
+Ctrl-C (SIGINT) and SIGTERM reach only the root's logic: nodes ignore SIGINT, so the root alone
+decides the order in which they stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+import psycopg
+
+from config import Settings
+from persistence import alerts, cursors, embedded, runtime
+from persistence.db import connect
+from persistence.errors import DatabaseError, translated
+from persistence.migrate import migrate
+from supervisor.clock import SystemClock
+from supervisor.core import Supervisor, SupervisorState
+from supervisor.event_sink import EventSink
+from supervisor.children import ChildInfo
+from supervisor.events import EventKind, SupervisorEvent
+from supervisor.exits import ExitReason
+from supervisor.node import NodePayload, node_main
+from supervisor.process_child import process_child
+from supervisor.spec import ChildSpec, Restart, Strategy, SupervisorFlags
+from supervisor.statusline import StatusLine
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ALREADY_RUNNING = 3
+
+EXECUTION_CONSUMER = "execution"
+
+# node name → strategy of its own supervisor, in the root's start order
+NODES: tuple[tuple[str, Strategy], ...] = (
+    ("ops", Strategy.ONE_FOR_ONE),
+    ("execution", Strategy.ONE_FOR_ONE),
+    ("market", Strategy.REST_FOR_ONE),
+)
+
+SANDBOX_TABLES = ("order_attempts", "paper_trades", "paper_positions", "consumer_cursors", "feed_offsets",
+                  "market_1s")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """What the command line adds to the settings."""
+
+    exit_at_end: bool = False
+    reset: bool = False
+
+
+def resolve_database(settings: Settings) -> str:
+    """``DATABASE_URL``, or the embedded server (started or reused)."""
+    if settings.database.url is not None:
+        return settings.database.url.reveal()
+    return embedded.start(settings.database.embedded_pg_dir)
+
+
+def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
+    """Run until Ctrl-C, the end of the recording (``exit_at_end``) or a give-up; the exit code."""
+    db_url = resolve_database(settings)
+    applied = migrate(db_url)
+    if applied:
+        log.info("applied migrations %s", applied)
+    lock_conn = connect(db_url, autocommit=True, application_name="root")
+    try:
+        if not runtime.try_lock_system(lock_conn):
+            holder = runtime.system_lock_holder(lock_conn)
+            print(f"error: another system is already running on this database (backend pid {holder});"
+                  " stop it first or use another DATABASE_URL / EMBEDDED_PG_DIR", file=out)
+            return EXIT_ALREADY_RUNNING
+        return _Root(settings, options, db_url, lock_conn, out).run()
+    finally:
+        lock_conn.close()
+
+
+def reset_sandbox(conn: psycopg.Connection) -> None:
+    """Forget the sandbox's progress: bars, offsets, paper trades, attempts, cursors."""
+    with translated():
+        conn.execute(f"TRUNCATE {', '.join(SANDBOX_TABLES)} RESTART IDENTITY CASCADE")
+
+
+class _Root:
+    def __init__(self, settings: Settings, options: RunOptions, db_url: str, conn: psycopg.Connection,
+                 out: TextIO) -> None:
+        self.settings = settings
+        self.options = options
+        self.db_url = db_url
+        self.conn = conn
+        self.out = out
+        self.stop = threading.Event()
+        self.gave_up = threading.Event()
+        self.drained = threading.Event()
+        self.nodes: dict[str, _NodeState] = {}
+        self.started_at = datetime.now(UTC)
+        self.sink = EventSink(db_url, node="root", hook=self._on_node_event)
+        self.sup = Supervisor(
+            name="root",
+            flags=SupervisorFlags(strategy=Strategy.ONE_FOR_ONE, intensity=settings.supervision.root_intensity,
+                                  period=settings.supervision.root_period_s),
+            specs=[self._node_spec(name, strategy) for name, strategy in NODES],
+            clock=SystemClock(),
+            on_event=self.sink.record,
+            on_exit=self._on_give_up,
+        )
+
+    def _node_spec(self, name: str, strategy: Strategy) -> ChildSpec:
+        payload = NodePayload(settings=self.settings, db_url=self.db_url, strategy=strategy)
+        return ChildSpec(
+            id=name,
+            start=process_child(target=node_main, payload=payload, start_timeout=self.settings.supervision.node_start_timeout_s,
+                                on_message=self._on_node_message),
+            restart=Restart.PERMANENT,
+            shutdown=self.settings.supervision.shutdown_timeout_s * 4,  # the node stops its actors within their own timeouts
+        )
+
+    def run(self) -> int:
+        if self.options.reset:
+            if self.settings.feed.source.value != "replay":
+                print("error: --reset only applies to the sandbox replay (FEED_SOURCE=replay)", file=self.out)
+                return EXIT_FAILED
+            reset_sandbox(self.conn)
+            log.info("sandbox progress reset")
+        with translated():
+            runtime.clear(self.conn)
+            self._heartbeat()
+            alerts.enqueue(self.conn, kind="system", level="info",
+                           text=f"system starting: {describe_mode(self.settings)}")
+        previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        status = StatusLine(self.conn, out=self.out)
+        try:
+            try:
+                self.sup.start()
+            except Exception as exc:  # noqa: BLE001 - reported, then a clean non-zero exit
+                log.error("the system failed to start: %s", exc)
+                return EXIT_FAILED
+            log.info("system running: %s", describe_mode(self.settings))
+            self._serve(status)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if self.sup.state not in {SupervisorState.STOPPED, SupervisorState.GAVE_UP}:
+                log.info("stopping nodes in reverse start order")
+                self.sup.stop()
+            self._final(status)
+        if self.gave_up.is_set():
+            log.critical("root supervisor gave up: restart intensity exceeded (%d in %.0f s)",
+                         self.settings.supervision.root_intensity, self.settings.supervision.root_period_s)
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def _serve(self, status: StatusLine) -> None:
+        next_status = time.monotonic() + self.settings.status_interval_s
+        while not self.stop.is_set() and not self.gave_up.is_set():
+            self.stop.wait(0.2)
+            children = self.sup.which_children()
+            with translated():
+                self._heartbeat(children)
+                if time.monotonic() >= next_status:
+                    status.print([(c.id, _state(c)) for c in children])
+                    next_status = time.monotonic() + self.settings.status_interval_s
+                if self.options.exit_at_end and self.drained.is_set() and self._downstream_idle():
+                    log.info("recording exhausted and everything downstream drained: stopping")
+                    return
+
+    def _downstream_idle(self) -> bool:
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM paper_trades").fetchone()
+        last_trade = int(row[0]) if row else 0
+        return cursors.get(self.conn, EXECUTION_CONSUMER) >= last_trade and alerts.count_unsent(self.conn) == 0
+
+    def _final(self, status: StatusLine) -> None:
+        try:
+            with translated():
+                runtime.upsert_node(self.conn, node="root", pid=os.getpid(),
+                                    state="gave_up" if self.gave_up.is_set() else "stopped",
+                                    incarnation=1, restarts=0, started_at=self.started_at)
+                status.print([(name, "gave_up" if self.gave_up.is_set() else "stopped") for name, _s in NODES], final=True)
+        except DatabaseError as exc:
+            log.error("could not record the final state: %s", exc)
+        self.sink.close()
+
+    def _heartbeat(self, children: list[ChildInfo] | None = None) -> None:
+        runtime.upsert_node(self.conn, node="root", pid=os.getpid(), state="running", incarnation=1, restarts=0,
+                            started_at=self.started_at, detail={"mode": describe_mode(self.settings)})
+        for info in children or ():
+            node = self.nodes.get(info.id, _NodeState())
+            if info.handle == "restarting":
+                state, pid = "restarting", None
+            elif info.handle is None:
+                state, pid = "down", None
+            else:
+                state, pid = "running", info.handle.describe().get("pid")
+            runtime.upsert_node(self.conn, node=info.id, pid=pid, state=state, incarnation=info.incarnation,
+                                restarts=node.restarts, started_at=node.started_at,
+                                detail={"last_exit": node.last_exit} if node.last_exit else {})
+
+    def _on_give_up(self, reason: ExitReason) -> None:
+        if self.sup.state is SupervisorState.GAVE_UP:
+            self.gave_up.set()
+        self.stop.set()
+
+    def _on_node_message(self, node: str, incarnation: int, message: tuple) -> None:
+        if message[0] == "drained" and node == "market":
+            log.info("market node drained the recording (last offset %s)", message[1] if len(message) > 1 else "?")
+            self.drained.set()
+
+    def _on_node_event(self, conn: psycopg.Connection, event: SupervisorEvent) -> None:
+        """Remember node starts and exits, and raise alerts for what an operator must know.
+
+        Runs on the supervisor's thread: it must not call the supervisor's API.
+        """
+        if event.supervisor != "root" or event.child_id is None:
+            if event.kind is EventKind.GAVE_UP and event.supervisor == "root":
+                alerts.enqueue(conn, kind="escalation", level="critical",
+                               text=f"root supervisor gave up: {event.reason}; the system is stopping")
+            return
+        node = self.nodes.setdefault(event.child_id, _NodeState())
+        if event.kind is EventKind.STARTED:
+            node.started_at = event.at
+            node.incarnation = event.incarnation or node.incarnation
+            node.last_exit = ""
+        elif event.kind is EventKind.EXITED:
+            node.started_at = None
+            node.last_exit = str(event.reason or "")
+            if event.reason is not None and event.reason.abnormal:
+                alerts.enqueue(conn, kind="node_exit", level="warning",
+                               text=f"node {event.child_id} (incarnation {event.incarnation}) exited: {event.reason}")
+        elif event.kind is EventKind.RESTARTING:
+            node.restarts += 1
+
+
+@dataclass(slots=True)
+class _NodeState:
+    """What the root tracks per node for ``runtime_nodes``."""
+
+    incarnation: int = 0
+    restarts: int = 0
+    started_at: datetime | None = None
+    last_exit: str = ""
+
+
+def _state(info: ChildInfo) -> str:
+    if info.handle == "restarting":
+        return "restarting"
+    return "down" if info.handle is None else "running"
+
+
+def describe_mode(settings: Settings) -> str:
+    """One line on what this system does with market data and orders."""
+    if settings.feed.source.value == "replay":
+        speed = "max" if settings.replay_speed is None else f"{settings.replay_speed:g}x"
+        feed = f"sandbox replay of {settings.replay.source.value} at {speed}"
+    else:
+        feed = f"live Upbit trades for {','.join(settings.feed.markets)}"
+    return f"{feed}; paper trading; execution {settings.trade_mode.value}"
+

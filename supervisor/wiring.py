@@ -1,0 +1,97 @@
+"""Which actors each node runs, in which order, with which collaborators.
+
+- ``ops``: NotifierActor.
+- ``execution``: ExecutionActor, AccountActor (one_for_one: independent).
+- ``market``: PaperActor, StrategyActor, BarActor, FeedActor — started downstream first, so
+  every actor's consumer exists before it emits, and supervised rest_for_one: when an actor
+  restarts, every actor upstream of it (started after it) restarts too and re-derives what it
+  had in flight from PostgreSQL. Stopping runs in reverse: the feed stops first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actors.account import AccountActor
+from actors.bar import BarActor
+from actors.board import StatusBoard
+from actors.execution import ExecutionActor
+from actors.feed import RECORDINGS, ReplayFeedActor, replay_feed_name
+from actors.live_feed import CLOSE_GRACE_MS, LIVE_FEED, LiveFeedActor
+from actors.notifier import NotifierActor
+from actors.paper import PaperActor
+from actors.peers import Peers
+from actors.strategy import StrategyActor
+from config import Settings
+from market.recording import Recording
+from supervisor.actor_child import actor_child, current_ref
+from supervisor.core import Supervisor
+from supervisor.spec import ChildSpec
+from trading.strategy import load_factory
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeWiring:
+    """A node's child specs and the shared objects its actors use."""
+
+    specs: list[ChildSpec]
+    peers: Peers = field(default_factory=Peers)
+    board: StatusBoard = field(default_factory=StatusBoard)
+
+    def bind(self, sup: Supervisor) -> None:
+        self.peers.bind(lambda name: current_ref(sup, name))
+
+
+def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> NodeWiring:
+    """The wiring of ``node`` (one of the root's node names)."""
+    wiring = NodeWiring(specs=[])
+    board, peers = wiring.board, wiring.peers
+    shutdown = settings.supervision.shutdown_timeout_s
+    if node == "ops":
+        wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, start=actor_child(
+            NotifierActor, board=board, db_url=db_url, telegram_configured=settings.has_telegram))]
+    elif node == "execution":
+        wiring.specs = [
+            ChildSpec(id="execution", shutdown=shutdown, start=actor_child(
+                ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url)),
+            ChildSpec(id="account", shutdown=shutdown, start=actor_child(
+                AccountActor, board=board, has_keys=settings.has_exchange_keys)),
+        ]
+    elif node == "market":
+        wiring.specs = _market_specs(settings, db_url, channel, board, peers)
+    else:
+        raise ValueError(f"unknown node {node!r}")
+    return wiring
+
+
+def _market_specs(settings: Settings, db_url: str, channel: object, board: StatusBoard,
+                  peers: Peers) -> list[ChildSpec]:
+    shutdown = settings.supervision.shutdown_timeout_s
+    factory = load_factory(settings.strategy.spec, settings.strategy.params)
+    if settings.feed.source.value == "upbit":
+        feed_name, grace_ms = LIVE_FEED, CLOSE_GRACE_MS
+        feed_start = actor_child(LiveFeedActor, board=board, url=settings.feed.upbit_ws_url,
+                                 markets=settings.feed.markets, peers=peers)
+    else:
+        source = settings.replay.source.value
+        feed_name, grace_ms = replay_feed_name(source), 0
+        recording = Recording.open(RECORDINGS[source]).between(settings.replay.start, settings.replay.until)
+        if settings.feed.markets:
+            recording = recording.only(settings.feed.markets)
+        feed_start = actor_child(ReplayFeedActor, board=board, recording=recording, feed=feed_name,
+                                 speed=settings.replay_speed, max_gap_s=settings.replay.max_gap_s, db_url=db_url,
+                                 peers=peers)
+
+    def on_drained(last_offset: int) -> None:
+        channel.send("drained", last_offset)  # type: ignore[attr-defined]
+
+    return [
+        ChildSpec(id="paper", shutdown=shutdown, start=actor_child(
+            PaperActor, board=board, order_krw=settings.paper.order_krw, fee_rate=settings.paper.fee_rate,
+            db_url=db_url, on_drained=on_drained)),
+        ChildSpec(id="strategy", shutdown=shutdown, start=actor_child(
+            StrategyActor, board=board, factory=factory, db_url=db_url, peers=peers)),
+        ChildSpec(id="bar", shutdown=shutdown, start=actor_child(
+            BarActor, board=board, feed=feed_name, db_url=db_url, peers=peers, grace_ms=grace_ms)),
+        ChildSpec(id="feed", shutdown=shutdown, start=feed_start),
+    ]
