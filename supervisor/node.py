@@ -11,7 +11,6 @@ Life of a node:
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
 from supervisor.event_sink import EventSink
 from supervisor.exits import ExitReason
-from supervisor.process_child import NodeBoot
+from supervisor.process_child import NodeBoot, exit_with_parent
 from supervisor.spec import Strategy, SupervisorFlags
 from supervisor.status_reporter import StatusReporter
 
@@ -33,8 +32,6 @@ log = logging.getLogger(__name__)
 
 EXIT_GAVE_UP = 3
 EXIT_START_FAILED = 4
-EXIT_ORPHANED = 70
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +64,7 @@ def node_main(boot: NodeBoot) -> None:
     from config import configure_logging
 
     configure_logging(payload.settings)
-    _die_with_parent(boot)
+    exit_with_parent(boot)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the root decides
@@ -117,22 +114,3 @@ def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int
         return EXIT_GAVE_UP
     log.info("node %s stopped", boot.node)
     return 0
-
-
-def _die_with_parent(boot: NodeBoot) -> None:
-    """Exit at once when the root is gone, however it died (no orphan keeps trading)."""
-    if sys.platform == "linux":
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            log.debug("PR_SET_PDEATHSIG unavailable")
-
-    def watch() -> None:
-        try:
-            boot.parent_alive.recv()
-        except (EOFError, OSError):
-            pass
-        os._exit(EXIT_ORPHANED)  # the root is gone: no cleanup may outlive it
-
-    threading.Thread(target=watch, name="parent-alive", daemon=True).start()

@@ -16,10 +16,12 @@ the pipe reaches EOF and the node exits at once, so no orphan keeps trading (S43
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,6 +174,9 @@ def _await_ready(proc: multiprocessing.process.BaseProcess, conn: Connection, ti
         try:
             message = conn.recv()
         except (EOFError, OSError) as exc:
+            proc.join(5)  # the channel closes when the process ends: say how it ended
+            if proc.exitcode is not None:
+                raise NodeStartError(f"node {node} exited with code {proc.exitcode} before it was ready") from exc
             raise NodeStartError(f"node {node} closed its channel before it was ready") from exc
         if isinstance(message, tuple) and message and message[0] == "ready":
             return
@@ -180,3 +185,31 @@ def _await_ready(proc: multiprocessing.process.BaseProcess, conn: Connection, ti
         proc.join()
         raise NodeStartError(f"node {node} exited with code {proc.exitcode} before it was ready")
     raise NodeStartError(f"node {node} was not ready within {timeout:.0f} s")
+
+
+EXIT_ORPHANED = 70
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent(boot: NodeBoot) -> None:
+    """In a node: exit at once when the root is gone, however it died (no orphan keeps trading).
+
+    A daemon thread blocks on the parent-alive pipe; EOF means the root is gone and the node
+    ends with ``os._exit`` (no cleanup may outlive the root). On Linux the kernel's
+    ``PR_SET_PDEATHSIG`` backs this up with a SIGKILL.
+    """
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            log.debug("PR_SET_PDEATHSIG unavailable")
+
+    def watch() -> None:
+        try:
+            boot.parent_alive.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="parent-alive", daemon=True).start()

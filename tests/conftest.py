@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,14 +26,16 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """Admin URL of the session's server."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         yield url
         return
-    data_dir = Path(tmp_path_factory.mktemp("pg")) / "data"
-    yield embedded.start(data_dir)  # stopped by the library's atexit hook at session end
+    # Not under pytest's basetemp: a concurrent pytest session prunes old basetemps, and must not
+    # delete this server's data directory under it. Stopped and deleted at interpreter exit.
+    data_dir = Path(tempfile.mkdtemp(prefix="upbit-trader-test-pg-"))
+    yield embedded.start(data_dir, delete_on_exit=True)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, expected_candle_bars,
+                              output)
 from tests.helpers import eventually
 
 
@@ -91,3 +93,41 @@ def test_configured_secrets_never_reach_the_logs(runner: Runner, db_url: str) ->
             "SELECT detail::text, reason FROM supervisor_events UNION ALL SELECT text, kind FROM alerts"))
     for value in (access, secret, token):
         assert value not in dumped
+
+
+def test_killing_the_root_leaves_no_orphan_and_a_new_start_resumes(runner: Runner, db_url: str) -> None:
+    env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY)
+    proc = runner.start(["--speed", "600", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        def node_pids() -> list[int]:
+            assert proc.poll() is None, output(proc)
+            rows = conn.execute("SELECT pid FROM runtime_nodes WHERE node <> 'root' AND state = 'running'"
+                                " AND pid IS NOT NULL").fetchall()
+            bars = conn.execute("SELECT count(*) FROM market_1s").fetchone()[0]
+            return [r[0] for r in rows] if len(rows) == 3 and bars > 50 else []
+
+        pids = eventually(node_pids, timeout=60, interval=0.05, what="three nodes running")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+        def gone() -> bool:
+            for pid in pids:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    continue
+                if Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z":
+                    return False
+            return True
+
+        eventually(gone, timeout=15, interval=0.05, what="every node exited with its root")
+        bars_before = conn.execute("SELECT count(*) FROM market_1s").fetchone()[0]
+        again = runner.run(["--speed", "max", "--from", SLICE_FROM, "--until", SLICE_UNTIL, "--exit-at-end"], env,
+                           timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert bars_before > 0
+        bars, volume = expected_candle_bars(SLICE_FROM, SLICE_UNTIL)
+        assert conn.execute("SELECT count(*), sum(volume) FROM market_1s").fetchone() == (bars, volume)
+        trades = conn.execute("SELECT count(*) FROM paper_trades").fetchone()[0]
+        assert conn.execute("SELECT count(DISTINCT paper_trade_id) FROM order_attempts").fetchone()[0] == trades
+        assert conn.execute("SELECT count(*) FROM order_attempts").fetchone()[0] == trades
