@@ -119,7 +119,8 @@ class ReplayFeedActor(NodeActor):
         if self.pending is None:
             self.finished = True
             self.counters["finished"] = True
-            log.info("recording exhausted at offset %d", self.last_offset)
+            log.info("recording exhausted at offset %d (run with --reset to replay it from the start)",
+                     self.last_offset)
             self.peers.tell("bar", ReplayFinished(last_offset=self.last_offset))
             return
         delay = self.pending_due - self.monotonic()

@@ -29,6 +29,7 @@ from persistence.errors import DatabaseError, translated
 from persistence.migrate import migrate
 from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
+from supervisor.errors import SupervisorError
 from supervisor.event_sink import EventSink
 from supervisor.children import ChildInfo
 from supervisor.events import EventKind, SupervisorEvent
@@ -143,7 +144,7 @@ class _Root:
             alerts.enqueue(self.conn, kind="system", level="info",
                            text=f"system starting: {describe_mode(self.settings)}")
         previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-        status = StatusLine(self.conn, out=self.out)
+        status = StatusLine(out=self.out)
         try:
             try:
                 self.sup.start()
@@ -169,15 +170,40 @@ class _Root:
         next_status = time.monotonic() + self.settings.status_interval_s
         while not self.stop.is_set() and not self.gave_up.is_set():
             self.stop.wait(0.2)
-            children = self.sup.which_children()
-            with translated():
-                self._heartbeat(children)
-                if time.monotonic() >= next_status:
-                    status.print([(c.id, _state(c)) for c in children])
-                    next_status = time.monotonic() + self.settings.status_interval_s
-                if self.options.exit_at_end and self.drained.is_set() and self._downstream_idle():
-                    log.info("recording exhausted and everything downstream drained: stopping")
+            try:
+                children = self.sup.which_children(timeout=5)
+            except SupervisorError as exc:  # busy restarting a node, or terminated: the loop decides
+                log.debug("root supervisor did not answer: %s", exc)
+                continue
+            try:
+                with translated():
+                    self._heartbeat(children)
+                    if time.monotonic() >= next_status:
+                        status.print(self.conn, [(c.id, _state(c)) for c in children])
+                        next_status = time.monotonic() + self.settings.status_interval_s
+                    if self.options.exit_at_end and self.drained.is_set() and self._downstream_idle():
+                        log.info("recording exhausted and everything downstream drained: stopping")
+                        return
+            except DatabaseError as exc:
+                log.error("the root lost its database connection: %s", exc)
+                if not self._reconnect():
                     return
+
+    def _reconnect(self) -> bool:
+        """Reconnect and take the system lock again; False if another system took it meanwhile."""
+        try:
+            self.conn.close()
+            self.conn = connect(self.db_url, autocommit=True, application_name="root")
+            with translated():
+                if runtime.try_lock_system(self.conn):
+                    log.info("root reconnected to the database and holds the system lock again")
+                    return True
+        except DatabaseError as exc:
+            log.error("database still unavailable to the root: %s", exc)
+            self.stop.wait(1.0)
+            return True  # keep supervising; the nodes' own connections recover on their own
+        log.critical("another system took the database's system lock while we were disconnected: stopping")
+        return False
 
     def _downstream_idle(self) -> bool:
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM paper_trades").fetchone()
@@ -190,10 +216,12 @@ class _Root:
                 runtime.upsert_node(self.conn, node="root", pid=os.getpid(),
                                     state="gave_up" if self.gave_up.is_set() else "stopped",
                                     incarnation=1, restarts=0, started_at=self.started_at)
-                status.print([(name, "gave_up" if self.gave_up.is_set() else "stopped") for name, _s in NODES], final=True)
+                status.print(self.conn, [(name, "gave_up" if self.gave_up.is_set() else "stopped") for name, _s in NODES],
+                             final=True)
         except DatabaseError as exc:
             log.error("could not record the final state: %s", exc)
         self.sink.close()
+        self.conn.close()  # releases the system lock
 
     def _heartbeat(self, children: list[ChildInfo] | None = None) -> None:
         runtime.upsert_node(self.conn, node="root", pid=os.getpid(), state="running", incarnation=1, restarts=0,

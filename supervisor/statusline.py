@@ -19,29 +19,28 @@ from persistence import runtime
 class StatusLine:
     """Prints ``trades/s | bars | position | PnL | nodes | actors``."""
 
-    def __init__(self, conn: psycopg.Connection, *, out: TextIO) -> None:
-        self._conn = conn
+    def __init__(self, *, out: TextIO) -> None:
         self._out = out
         self._last: tuple[float, int] | None = None
 
-    def print(self, nodes: Sequence[tuple[str, str]], *, final: bool = False) -> None:
+    def print(self, conn: psycopg.Connection, nodes: Sequence[tuple[str, str]], *, final: bool = False) -> None:
         """``nodes`` is ``[(name, state)]`` from the root supervisor."""
-        self._out.write(self.render(nodes, final=final) + "\n")
+        self._out.write(self.render(conn, nodes, final=final) + "\n")
         self._out.flush()
 
-    def render(self, nodes: Sequence[tuple[str, str]], *, final: bool = False) -> str:
-        actors = runtime.read_actors(self._conn)
+    def render(self, conn: psycopg.Connection, nodes: Sequence[tuple[str, str]], *, final: bool = False) -> str:
+        actors = runtime.read_actors(conn)
         trades = _counter(actors, "feed", "trades")
         bars = _counter(actors, "bar", "bars")
         now = time.monotonic()
         rate = ""
         if self._last is not None and now > self._last[0]:
-            rate = f"{(trades - self._last[1]) / (now - self._last[0]):,.0f}/s "
+            rate = f"{max(0, trades - self._last[1]) / (now - self._last[0]):,.0f}/s "  # a restart resets it
         self._last = (now, trades)
         parts = [
             f"trades {rate}(total {trades:,})",
             f"bars {bars:,}",
-            self._positions(),
+            self._positions(conn),
             "nodes " + " ".join(f"{name}:{state}" for name, state in nodes),
             "actors " + " ".join(f"{a['actor']}:{a['state']}" + (f"#{a['incarnation']}" if a["incarnation"] > 1 else "")
                                  for a in actors),
@@ -49,8 +48,8 @@ class StatusLine:
         prefix = "final | " if final else ""
         return prefix + " | ".join(p for p in parts if p)
 
-    def _positions(self) -> str:
-        rows = self._conn.execute(
+    def _positions(self, conn: psycopg.Connection) -> str:
+        rows = conn.execute(
             "SELECT market, volume, avg_price, last_price, realized_pnl, entry_fee_krw FROM paper_positions ORDER BY market"
         ).fetchall()
         if not rows:
