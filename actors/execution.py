@@ -15,12 +15,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors.node_actor import NodeActor
-from actors.messages import Wake
-from actors.waker import Waker
+import psycopg
+
+from actors.woken import WokenActor
 from persistence import attempts as attempts_repo
 from persistence import cursors
-from persistence.db import connect
 from persistence.errors import translated
 from persistence.notify import PAPER_TRADES
 from trading.orders import identifier, market_order_request
@@ -31,48 +30,33 @@ CONSUMER = "execution"
 BATCH = 500
 
 
-class ExecutionActor(NodeActor):
+class ExecutionActor(WokenActor):
     """Shadow execution: one ``logged`` attempt per paper trade."""
 
-    def __init__(self, *, bot_id: str, mode: str, db_url: str, poll_s: float = 1.0, **kw: Any) -> None:
+    channels = (PAPER_TRADES,)
+
+    def __init__(self, *, bot_id: str, mode: str, **kw: Any) -> None:
         super().__init__(**kw)
         if mode != "shadow":
             raise ValueError(f"execution mode {mode!r} is not available in this build (shadow only)")
         self.bot_id = bot_id
         self.mode = mode
-        self.db_url = db_url
-        self.poll_s = poll_s
-        self.conn = None
-        self.waker: Waker | None = None
         self.cursor = 0
         self.counters.update(attempts=0, cursor=0)
 
-    def setup(self) -> None:
-        super().setup()
-        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-execution")
+    def prepare(self, conn: psycopg.Connection) -> None:
         with translated():
-            self.cursor = cursors.get(self.conn, CONSUMER)
-            self.conn.commit()
+            self.cursor = cursors.get(conn, CONSUMER)
+            conn.commit()
         self.counters["cursor"] = self.cursor
         log.info("execution in %s mode, resuming after paper trade %d", self.mode, self.cursor)
-        self.waker = Waker(self.db_url, (PAPER_TRADES,), self.actor_ref, interval_s=self.poll_s, name="execution")
-        self.waker.start()
 
-    def handle(self, message: Any) -> None:
-        if isinstance(message, Wake):
-            if self.waker is not None:
-                self.waker.ack()
-            self._drain()
-        else:
-            super().handle(message)
-
-    def _drain(self) -> None:
-        assert self.conn is not None
+    def drain(self, conn: psycopg.Connection) -> None:
         while True:
             with translated():
-                intents = attempts_repo.intents_after(self.conn, self.cursor, BATCH)
+                intents = attempts_repo.intents_after(conn, self.cursor, BATCH)
                 if not intents:
-                    self.conn.commit()
+                    conn.commit()
                     return
                 rows = []
                 for intent in intents:
@@ -82,18 +66,10 @@ class ExecutionActor(NodeActor):
                         status="logged", market=intent.market, side="bid" if intent.side == "buy" else "ask",
                         request=market_order_request(intent, ident),
                     ))
-                with self.conn.cursor() as cur:
+                with conn.cursor() as cur:
                     attempts_repo.insert(cur, rows)
                     cursors.advance(cur, CONSUMER, intents[-1].paper_trade_id)
-                self.conn.commit()
+                conn.commit()
             self.cursor = intents[-1].paper_trade_id
             self.counters["attempts"] += len(rows)
             self.counters["cursor"] = self.cursor
-
-    def cleanup(self) -> None:
-        if self.waker is not None:
-            self.waker.stop()
-            self.waker = None
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors.node_actor import NodeActor
-from actors.messages import Wake
-from actors.waker import Waker
+import psycopg
+
+from actors.woken import WokenActor
 from persistence import alerts
-from persistence.db import connect
 from persistence.errors import translated
 from persistence.notify import ALERTS
 
@@ -25,50 +24,28 @@ log = logging.getLogger("alerts")
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
-class NotifierActor(NodeActor):
+class NotifierActor(WokenActor):
     """Delivers unsent alerts to the log channel."""
 
-    def __init__(self, *, db_url: str, telegram_configured: bool, poll_s: float = 1.0, **kw: Any) -> None:
+    channels = (ALERTS,)
+    autocommit = True
+
+    def __init__(self, *, telegram_configured: bool, **kw: Any) -> None:
         super().__init__(**kw)
-        self.db_url = db_url
         self.telegram_configured = telegram_configured
-        self.poll_s = poll_s
-        self.conn = None
-        self.waker: Waker | None = None
         self.counters.update(delivered=0)
 
-    def setup(self) -> None:
-        super().setup()
-        self.conn = connect(self.db_url, autocommit=True, application_name=f"{self.context.supervisor_name}-notifier")
+    def prepare(self, conn: psycopg.Connection) -> None:
         if self.telegram_configured:
             log.warning("TELEGRAM_BOT_TOKEN is set, but this build delivers alerts to the log only")
-        self.waker = Waker(self.db_url, (ALERTS,), self.actor_ref, interval_s=self.poll_s, name="notifier")
-        self.waker.start()
 
-    def handle(self, message: Any) -> None:
-        if isinstance(message, Wake):
-            if self.waker is not None:
-                self.waker.ack()
-            self._deliver()
-        else:
-            super().handle(message)
-
-    def _deliver(self) -> None:
-        assert self.conn is not None
+    def drain(self, conn: psycopg.Connection) -> None:
         while True:
             with translated():
-                batch = alerts.unsent(self.conn, limit=200)
+                batch = alerts.unsent(conn, limit=200)
                 if not batch:
                     return
                 for alert in batch:
                     log.log(_LEVELS.get(alert.level, logging.INFO), "ALERT [%s] %s", alert.kind, alert.text)
-                    if alerts.mark_sent(self.conn, alert.id, "log"):
+                    if alerts.mark_sent(conn, alert.id, "log"):
                         self.counters["delivered"] += 1
-
-    def cleanup(self) -> None:
-        if self.waker is not None:
-            self.waker.stop()
-            self.waker = None
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
