@@ -44,9 +44,9 @@ MAX_WAIT_S = 0.05
 LIVE_TICK_S = 0.25
 
 
-def replay_feed_name(source: str) -> str:
-    """The ``feed_offsets`` key of a replay source."""
-    return f"replay:{source}"
+def replay_feed_name(recording: str) -> str:
+    """The ``feed_offsets`` key of a replayed recording (its file name)."""
+    return f"replay:{recording}"
 
 
 class ReplayFeedActor(NodeActor):

@@ -197,6 +197,14 @@ def path(raw: str) -> Path:
     return Path(raw)
 
 
+def existing_file(raw: str) -> Path:
+    """A path to a readable file that exists now."""
+    candidate = path(raw)
+    if not candidate.is_file():
+        raise InvalidValueError(f"no such file: {candidate}; allowed: the path of an existing recording file")
+    return candidate
+
+
 def utc_timestamp(raw: str) -> datetime:
     """An ISO-8601 timestamp as an aware UTC datetime (naive means UTC; offsets are converted)."""
     try:

@@ -132,6 +132,11 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         help="comma-separated markets; empty = all in the recording; required for upbit",
     ),
     SettingSpec(name="REPLAY_SOURCE", default="candles", help="candles | capture | capture-long"),
+    SettingSpec(
+        name="REPLAY_FILE",
+        default="",
+        help="a recording of your own to replay instead of REPLAY_SOURCE; empty = the shipped one",
+    ),
     SettingSpec(name="REPLAY_SPEED", default="60", help="replay speed-up factor > 0, or max"),
     SettingSpec(
         name="REPLAY_FROM",
@@ -226,6 +231,7 @@ class ReplaySettings:
     """How the recording is replayed (used when the feed source is ``replay``)."""
 
     source: ReplaySource  # REPLAY_SOURCE
+    file: Path | None  # REPLAY_FILE; None = the shipped recording named by REPLAY_SOURCE
     speed: float | None  # REPLAY_SPEED; None = as fast as possible ("max")
     start: datetime | None  # REPLAY_FROM, aware UTC; None = from the beginning
     until: datetime | None  # REPLAY_UNTIL, aware UTC; None = to the end
@@ -394,6 +400,7 @@ class Settings:
             "UPBIT_WS_URL": self.feed.upbit_ws_url,
             "MARKETS": self.feed.markets,
             "REPLAY_SOURCE": self.replay.source,
+            "REPLAY_FILE": self.replay.file,
             "REPLAY_SPEED": "max" if self.replay.speed is None else self.replay.speed,
             "REPLAY_FROM": self.replay.start,
             "REPLAY_UNTIL": self.replay.until,
@@ -632,6 +639,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     markets = c.optional("MARKETS", parsing.markets) or ()
 
     replay_source = c.required("REPLAY_SOURCE", parsing.choice(ReplaySource))
+    replay_file = c.optional("REPLAY_FILE", parsing.existing_file)
     speed = c.required("REPLAY_SPEED", parsing.replay_speed)
     start = c.optional("REPLAY_FROM", parsing.utc_timestamp)
     until = c.optional("REPLAY_UNTIL", parsing.utc_timestamp)
@@ -672,7 +680,8 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     replay = c.group(
         ("REPLAY_FROM", "REPLAY_UNTIL"),
         lambda: ReplaySettings(
-            source=replay_source, speed=speed, start=start, until=until, max_gap_s=max_gap_s
+            source=replay_source, file=replay_file, speed=speed, start=start, until=until,
+            max_gap_s=max_gap_s,
         ),
     )
     exchange = c.group(

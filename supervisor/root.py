@@ -293,7 +293,8 @@ def describe_mode(settings: Settings) -> str:
     """One line on what this system does with market data and orders."""
     if settings.feed.source.value == "replay":
         speed = "max" if settings.replay_speed is None else f"{settings.replay_speed:g}x"
-        feed = f"sandbox replay of {settings.replay.source.value} at {speed}"
+        what = settings.replay.file.name if settings.replay.file else settings.replay.source.value
+        feed = f"sandbox replay of {what} at {speed}"
     else:
         feed = f"live Upbit trades for {','.join(settings.feed.markets)}"
     return f"{feed}; paper trading; execution {settings.trade_mode.value}"

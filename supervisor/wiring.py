@@ -73,9 +73,9 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
         feed_start = actor_child(LiveFeedActor, board=board, url=settings.feed.upbit_ws_url,
                                  markets=settings.feed.markets, peers=peers)
     else:
-        source = settings.replay.source.value
-        feed_name, grace_ms = replay_feed_name(source), 0
-        recording = Recording.open(RECORDINGS[source]).between(settings.replay.start, settings.replay.until)
+        path = settings.replay.file or RECORDINGS[settings.replay.source.value]
+        feed_name, grace_ms = replay_feed_name(path.name), 0
+        recording = Recording.open(path).between(settings.replay.start, settings.replay.until)
         if settings.feed.markets:
             recording = recording.only(settings.feed.markets)
         feed_start = actor_child(ReplayFeedActor, board=board, recording=recording, feed=feed_name,
