@@ -216,6 +216,7 @@ class UpbitTradeStream:
         rng: random.Random | None = None,
         ticket_factory: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_state: Callable[[StreamState, str], None] | None = None,
+        on_frame: Callable[[bytes], None] | None = None,
     ) -> None:
         """Set up the stream; nothing connects before :meth:`run`.
 
@@ -250,6 +251,7 @@ class UpbitTradeStream:
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not cryptography
         self._ticket_factory = ticket_factory
         self._on_state = on_state
+        self._on_frame = on_frame
         self.attempts = 0
         self.sessions = 0
 
@@ -365,6 +367,8 @@ class UpbitTradeStream:
                 return count, exc
 
     def _decode_into(self, frame: str | bytes, batch: list[Trade]) -> None:
+        if self._on_frame is not None:
+            self._on_frame(frame.encode("utf-8") if isinstance(frame, str) else bytes(frame))
         try:
             trade = decode_trade(frame)
         except UpbitStreamError as exc:

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to the running system")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="CTL_COMMAND", required=True)
     ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
+    from supervisor import record
+
+    record.add_parser(sub)
     return parser
 
 
@@ -87,6 +90,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from supervisor import ctl
 
         return ctl.status(settings, out)
+    if args.command == "record":
+        from supervisor import record
+
+        return record.record(settings, args, out)
     return _run(settings, args, out)
 
 
