@@ -260,6 +260,21 @@ def markets(raw: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def http_url(raw: str) -> str:
+    """An ``http://`` or ``https://`` base URL with a host (a trailing slash is dropped)."""
+    allowed = "an http:// or https:// URL such as https://api.telegram.org"
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        msg = f"not a valid URL; allowed: {allowed}"
+        raise InvalidValueError(msg) from exc
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        msg = f"not an HTTP URL; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return raw.rstrip("/")
+
+
 def websocket_url(raw: str) -> str:
     """A ``ws://`` or ``wss://`` URL with a host."""
     allowed = "a ws:// or wss:// URL such as wss://api.upbit.com/websocket/v1"

@@ -171,6 +171,11 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         name="TELEGRAM_CHAT_ID", default="", help="Telegram chat id; required with the token"
     ),
     SettingSpec(
+        name="TELEGRAM_API_URL",
+        default="https://api.telegram.org",
+        help="Telegram Bot API base URL (change only for a local Bot API server or tests)",
+    ),
+    SettingSpec(
         name="ROOT_INTENSITY", default="3", help="root supervisor: max restarts per period"
     ),
     SettingSpec(
@@ -299,6 +304,7 @@ class TelegramSettings:
 
     bot_token: Secret | None  # TELEGRAM_BOT_TOKEN
     chat_id: int | None  # TELEGRAM_CHAT_ID
+    api_url: str = "https://api.telegram.org"  # TELEGRAM_API_URL
 
     def __post_init__(self) -> None:
         """A token needs a chat, and a chat without a token would be silently ignored."""
@@ -413,6 +419,7 @@ class Settings:
             "UPBIT_SECRET_KEY": self.exchange.secret_key,
             "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
             "TELEGRAM_CHAT_ID": self.telegram.chat_id,
+            "TELEGRAM_API_URL": self.telegram.api_url,
             "ROOT_INTENSITY": self.supervision.root_intensity,
             "ROOT_PERIOD_S": self.supervision.root_period_s,
             "NODE_INTENSITY": self.supervision.node_intensity,
@@ -664,6 +671,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     access_key = c.optional("UPBIT_ACCESS_KEY", parsing.api_key)
     secret_key = c.optional("UPBIT_SECRET_KEY", parsing.api_key)
     bot_token = c.optional("TELEGRAM_BOT_TOKEN", parsing.telegram_token)
+    telegram_api_url = c.required("TELEGRAM_API_URL", parsing.http_url)
     chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.signed_int)
 
     root_intensity = c.required("ROOT_INTENSITY", parsing.non_negative_int)
@@ -690,7 +698,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     )
     telegram = c.group(
         ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
-        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id),
+        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, api_url=telegram_api_url),
     )
     if c.problems or feed is None or replay is None or exchange is None or telegram is None:
         raise ConfigError(_in_spec_order(c.problems))

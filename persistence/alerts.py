@@ -50,6 +50,22 @@ def mark_sent(cur: psycopg.Cursor | psycopg.Connection, alert_id: int, channel: 
     return result.rowcount == 1
 
 
+def mark_sent_many(cur: psycopg.Cursor | psycopg.Connection, alert_ids: tuple[int, ...], channel: str) -> int:
+    """Mark several delivered at once; how many were still unsent."""
+    result = cur.execute(
+        "UPDATE alerts SET sent_at = now(), channel = %s, attempts = attempts + 1"
+        " WHERE id = ANY(%s) AND sent_at IS NULL",
+        (channel, list(alert_ids)),
+    )
+    return result.rowcount
+
+
+def record_failure(cur: psycopg.Cursor | psycopg.Connection, alert_ids: tuple[int, ...], error: str) -> None:
+    """Count a failed delivery attempt (the alerts stay unsent)."""
+    cur.execute("UPDATE alerts SET attempts = attempts + 1, last_error = %s WHERE id = ANY(%s) AND sent_at IS NULL",
+                (error[:500], list(alert_ids)))
+
+
 def count_unsent(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM alerts WHERE sent_at IS NULL").fetchone()
     return int(row[0]) if row else 0

@@ -27,6 +27,8 @@ want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
   echo "installing the project and its dependencies into .venv" >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]" >&2
+  # compat mode: the repository root goes on sys.path, so packages added later need no reinstall
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat \
+    -e "$ROOT[test]" >&2
   echo "$want" > "$STAMP"
 fi

@@ -24,6 +24,7 @@ from actors.peers import Peers
 from actors.strategy import StrategyActor
 from config import Settings
 from market.recording import Recording
+from notify.telegram import TelegramClient
 from supervisor.actor_child import actor_child, current_ref
 from supervisor.core import Supervisor
 from supervisor.spec import ChildSpec
@@ -48,8 +49,11 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
     board, peers = wiring.board, wiring.peers
     shutdown = settings.supervision.shutdown_timeout_s
     if node == "ops":
+        telegram = None
+        if settings.telegram.bot_token is not None:
+            telegram = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
         wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, start=actor_child(
-            NotifierActor, board=board, db_url=db_url, telegram_configured=settings.has_telegram))]
+            NotifierActor, board=board, db_url=db_url, telegram=telegram, chat_id=settings.telegram.chat_id))]
     elif node == "execution":
         wiring.specs = [
             ChildSpec(id="execution", shutdown=shutdown, start=actor_child(

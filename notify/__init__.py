@@ -1,0 +1,1 @@
+"""Operator notifications: the Telegram Bot API edge and how alerts become messages."""

@@ -1,0 +1,179 @@
+"""A fake Telegram Bot API server on loopback that speaks the real wire protocol.
+
+``POST|GET /bot<token>/<method>`` with JSON or form parameters; answers
+``{"ok": true, "result": …}`` or ``{"ok": false, "error_code": …, "description": …,
+"parameters": {"retry_after": …}}`` exactly as the Bot API does. Methods: ``getMe``,
+``sendMessage`` (4096-character limit enforced), ``getUpdates`` (long polling with ``offset`` and
+``timeout``). Faults, scripted from the test: the next N calls answer 5xx, 429 with
+``retry_after``, or are delayed (to trigger client timeouts); ``down()``/``up()`` for an outage.
+Everything received is recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Faults:
+    fail_5xx: int = 0
+    rate_limit: int = 0
+    retry_after: int = 1
+    delay_s: float = 0.0
+    delay_calls: int = 0
+    down: bool = False
+
+
+@dataclass
+class FakeTelegram:
+    token: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
+    _updates: deque = field(default_factory=deque)
+    _next_update_id: int = 1000
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> FakeTelegram:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                fake._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                fake._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-telegram", daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- scripting -------------------------------------------------------------------------
+    def user_says(self, chat_id: int, text: str, username: str = "operator") -> None:
+        with self._lock:
+            self._updates.append({"update_id": self._next_update_id, "message": {
+                "message_id": self._next_update_id, "date": int(time.time()), "text": text,
+                "chat": {"id": chat_id, "type": "private"}, "from": {"id": chat_id, "username": username}}})
+            self._next_update_id += 1
+            self._lock.notify_all()
+
+    def texts(self) -> list[str]:
+        with self._lock:
+            return [m["text"] for m in self.messages]
+
+    # --- protocol --------------------------------------------------------------------------
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(req.path)
+        segments = parts.path.strip("/").split("/")
+        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(req.headers.get("Content-Length") or 0)
+        if length:
+            body = req.rfile.read(length)
+            if (req.headers.get("Content-Type") or "").startswith("application/json"):
+                params.update(json.loads(body))
+            else:
+                params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+        if len(segments) != 2 or segments[0] != f"bot{self.token}":
+            self._answer(req, 401 if segments[0].startswith("bot") else 404,
+                         {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return
+        method = segments[1]
+        with self._lock:
+            self.calls.append(method)
+            f = self.faults
+            delay = 0.0
+            if f.delay_calls > 0:
+                f.delay_calls -= 1
+                delay = f.delay_s
+            if f.down or f.fail_5xx > 0:
+                f.fail_5xx = max(0, f.fail_5xx - 1)
+                status, answer = 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+            elif f.rate_limit > 0 and method == "sendMessage":
+                f.rate_limit -= 1
+                status, answer = 429, {"ok": False, "error_code": 429,
+                                       "description": f"Too Many Requests: retry after {f.retry_after}",
+                                       "parameters": {"retry_after": f.retry_after}}
+            else:
+                status, answer = 0, None
+        if delay:
+            time.sleep(delay)  # simulating a slow server (this is the fake, not a test waiting)
+        if answer is not None:
+            self._answer(req, status, answer)
+            return
+        if method == "getMe":
+            self._answer(req, 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "fake_bot"}})
+        elif method == "sendMessage":
+            self._send_message(req, params)
+        elif method == "getUpdates":
+            self._get_updates(req, params)
+        else:
+            self._answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
+
+    def _send_message(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
+        text = str(params.get("text", ""))
+        if "chat_id" not in params or not text:
+            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
+            return
+        if len(text) > 4096:
+            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"})
+            return
+        with self._lock:
+            message = {"message_id": len(self.messages) + 1, "chat": {"id": int(params["chat_id"])}, "text": text,
+                       "date": int(time.time())}
+            self.messages.append(message)
+            self._lock.notify_all()
+        self._answer(req, 200, {"ok": True, "result": message})
+
+    def _get_updates(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
+        offset = int(params.get("offset", 0) or 0)
+        timeout = float(params.get("timeout", 0) or 0)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while offset:
+                if self._updates and self._updates[0]["update_id"] < offset:
+                    self._updates.popleft()  # confirmed by the client
+                else:
+                    break
+            while not self._updates and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            result = list(self._updates)
+        self._answer(req, 200, {"ok": True, "result": result})
+
+    @staticmethod
+    def _answer(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
