@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     ctl = sub.add_parser("ctl", help="talk to the running system")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="CTL_COMMAND", required=True)
     ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
-    from supervisor import record
+    from supervisor import record, watchdog
 
     record.add_parser(sub)
+    watchdog.add_parser(sub)
     return parser
 
 
@@ -90,6 +91,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from supervisor import ctl
 
         return ctl.status(settings, out)
+    if args.command == "watchdog":
+        from supervisor import watchdog
+
+        return watchdog.watchdog(settings, args, out)
     if args.command == "record":
         from supervisor import record
 

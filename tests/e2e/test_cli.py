@@ -131,3 +131,58 @@ def test_killing_the_root_leaves_no_orphan_and_a_new_start_resumes(runner: Runne
         trades = conn.execute("SELECT count(*) FROM paper_trades").fetchone()[0]
         assert conn.execute("SELECT count(DISTINCT paper_trade_id) FROM order_attempts").fetchone()[0] == trades
         assert conn.execute("SELECT count(*) FROM order_attempts").fetchone()[0] == trades
+
+
+def test_watchdog_alerts_once_when_the_root_is_killed_and_once_on_recovery(runner: Runner, db_url: str) -> None:
+    from tests.fakes.telegram_server import FakeTelegram
+
+    token = "123456789:AAExampleTokenValue_abcdefghijklmnop"
+    with FakeTelegram(token=token) as fake:
+        tg = {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_CHAT_ID": "42", "TELEGRAM_API_URL": fake.url}
+        env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY)
+        state = str(runner.workdir / "wd.json")
+        watch = ["watchdog", "--stale-after", "5", "--state-file", state]
+        proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            eventually(lambda: conn.execute("SELECT count(*) FROM runtime_nodes WHERE state = 'running'"
+                                            " AND pid IS NOT NULL").fetchone()[0] == 4, timeout=60, interval=0.05,
+                       what="system up")
+        healthy = runner.run(watch, {**env, **tg}, timeout=60)
+        assert healthy.returncode == 0 and healthy.stdout.startswith("running"), healthy.stdout + healthy.stderr
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        first = runner.run(watch, {**env, **tg}, timeout=60)
+        assert first.returncode == 1 and "not_running" in first.stdout
+        again = runner.run(watch, {**env, **tg}, timeout=60)
+        assert again.returncode == 1
+        assert [m for m in fake.texts() if "not running" in m] == [fake.texts()[0]]
+        assert len(fake.texts()) == 1, "one alert per incident, not one per run"
+        restarted = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            eventually(lambda: conn.execute("SELECT pid FROM runtime_nodes WHERE node = 'root'").fetchone()
+                       == (restarted.pid,) and conn.execute(
+                           "SELECT count(*) FROM runtime_nodes WHERE state = 'running' AND pid IS NOT NULL"
+                       ).fetchone()[0] == 4, timeout=60, interval=0.05, what="system up again")
+        back = runner.run(watch, {**env, **tg}, timeout=60)
+        assert back.returncode == 0
+        assert len(fake.texts()) == 2 and "running again" in fake.texts()[1]
+        assert token not in first.stdout + back.stdout
+
+
+def test_watchdog_sees_a_frozen_root_as_hung(runner: Runner, db_url: str) -> None:
+    env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY)
+    proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+    watch = ["watchdog", "--stale-after", "1", "--state-file", str(runner.workdir / "wd.json")]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        eventually(lambda: conn.execute("SELECT count(*) FROM runtime_nodes WHERE state = 'running'"
+                                        " AND pid IS NOT NULL").fetchone()[0] == 4, timeout=60, interval=0.05,
+                   what="system up")
+    proc.send_signal(signal.SIGSTOP)  # alive, holding its lock, doing nothing
+    try:
+        verdict = eventually(lambda: (r := runner.run(watch, env, timeout=60)).returncode == 1 and r.stdout,
+                             timeout=30, interval=0.2, what="watchdog reports the frozen root")
+        assert verdict.startswith("hung") and "heartbeat" in verdict
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0, output(proc)
