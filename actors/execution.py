@@ -2,7 +2,9 @@
 
 Shadow mode (the only mode of this build; test and live orders arrive with the exchange layer
 and its guards): the request Upbit *would* receive is recorded as an ``order_attempts`` row with
-status ``logged`` and nothing is sent anywhere.
+status ``logged`` and nothing is sent anywhere. The operator's switches (``system_flags``) block
+an attempt, recorded as ``blocked`` with its ``blocked_reasons``: ``KILL_SWITCH`` blocks every
+intent, ``PAUSED`` blocks entries (buys) while exits still go through.
 
 Exactly once, across any crash: intents are read from ``paper_trades`` after this consumer's
 cursor, and the attempt rows and the cursor move are committed in one transaction. The attempt's
@@ -19,7 +21,7 @@ import psycopg
 
 from actors.woken import WokenActor
 from persistence import attempts as attempts_repo
-from persistence import cursors
+from persistence import control, cursors
 from persistence.errors import translated
 from persistence.notify import PAPER_TRADES
 from trading.orders import identifier, market_order_request
@@ -58,13 +60,16 @@ class ExecutionActor(WokenActor):
                 if not intents:
                     conn.commit()
                     return
-                rows = []
+                switches = control.flags(conn)  # read after the intents: a switch set before an intent
+                rows = []                            # was committed is always seen
                 for intent in intents:
                     ident = identifier(self.bot_id, intent.paper_trade_id, 1)
+                    blocked = blocked_reasons(intent.side, switches)
                     rows.append(attempts_repo.Attempt(
                         paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=self.mode,
-                        status="logged", market=intent.market, side="bid" if intent.side == "buy" else "ask",
-                        request=market_order_request(intent, ident),
+                        status="blocked" if blocked else "logged", market=intent.market,
+                        side="bid" if intent.side == "buy" else "ask", request=market_order_request(intent, ident),
+                        blocked_reasons=blocked,
                     ))
                 with conn.cursor() as cur:
                     attempts_repo.insert(cur, rows)
@@ -72,4 +77,15 @@ class ExecutionActor(WokenActor):
                 conn.commit()
             self.cursor = intents[-1].paper_trade_id
             self.counters["attempts"] += len(rows)
+            self.counters["blocked"] = self.counters.get("blocked", 0) + sum(1 for r in rows if r.blocked_reasons)
             self.counters["cursor"] = self.cursor
+
+
+def blocked_reasons(side: str, switches: dict[str, object]) -> tuple[str, ...]:
+    """Why an intent must not go out, from the operator's switches (empty: it may)."""
+    reasons = []
+    if switches.get("killswitch") is True:
+        reasons.append("KILL_SWITCH")
+    if switches.get("paused") is True and side == "buy":
+        reasons.append("PAUSED")
+    return tuple(reasons)

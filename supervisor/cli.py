@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(parser, defaults_only=True)
     ctl = sub.add_parser("ctl", help="talk to the running system")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="CTL_COMMAND", required=True)
-    ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
+    from supervisor import ctl as ctl_module
+
+    ctl_module.add_commands(ctl_sub)
     from supervisor import record, watchdog
 
     record.add_parser(sub)
@@ -90,7 +92,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command == "ctl":
         from supervisor import ctl
 
-        return ctl.status(settings, out)
+        return ctl.run(settings, args, out)
     if args.command == "watchdog":
         from supervisor import watchdog
 

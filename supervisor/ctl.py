@@ -7,29 +7,107 @@ system is running either — ``ctl`` never starts one.
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import socket
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from config import Settings
-from persistence import embedded, runtime
+from persistence import control, embedded, runtime
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
 
 EXIT_OK = 0
 EXIT_NOT_RUNNING = 1
+EXIT_REFUSED = 1
+POLL_S = 0.05
+DEFAULT_TIMEOUT_S = 15.0
+
+COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile")
+
+
+def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The ctl subcommands (``status`` plus the durable control messages)."""
+    ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
+    ctl_sub.add_parser("pause", help="block new entries (exits still go through)")
+    ctl_sub.add_parser("resume", help="allow new entries again")
+    mode = ctl_sub.add_parser("mode", help="set the execution mode (every guard must still agree)")
+    mode.add_argument("mode", choices=["shadow", "test", "live"])
+    kill = ctl_sub.add_parser("killswitch", help="block (on) or allow (off) every order intent")
+    kill.add_argument("state", choices=["on", "off"])
+    ctl_sub.add_parser("flatten", help="close every position")
+    restart = ctl_sub.add_parser("restart", help="restart a node (ops, execution, market) or an actor (node/actor)")
+    restart.add_argument("target")
+    ctl_sub.add_parser("reconcile", help="reconcile with the exchange now")
+    for p in ctl_sub.choices.values():
+        if p.prog.split()[-1] != "status":
+            p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                           help=f"seconds to wait for the acknowledgement (default {DEFAULT_TIMEOUT_S:g})")
+
+
+def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    """Dispatch ``ctl <command>``."""
+    if args.ctl_command == "status":
+        return status(settings, out)
+    cmd_args = {k: getattr(args, k) for k in ("mode", "state", "target") if getattr(args, k, None) is not None}
+    return send(settings, args.ctl_command, cmd_args, out, timeout=args.timeout)
+
+
+def send(settings: Settings, command: str, args: dict[str, Any], out: TextIO, *, timeout: float,
+         issuer: str | None = None) -> int:
+    """Issue a durable control command and wait for its acknowledgement."""
+    located = _locate(settings, out)
+    if located is None:
+        return EXIT_NOT_RUNNING
+    url, where = located
+    issuer = issuer or f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    try:
+        with connect(url, autocommit=True, application_name="ctl") as conn, translated():
+            if runtime.system_lock_holder(conn) is None:
+                print(f"the system is not running (no root holds the system lock on {where}); nothing was sent",
+                      file=out)
+                return EXIT_NOT_RUNNING
+            command_id = control.issue(conn, issuer=issuer, command=command, args=args)
+            deadline = time.monotonic() + timeout
+            while True:
+                row = control.get(conn, command_id)
+                if row is not None and row.status != "pending":
+                    break
+                if time.monotonic() >= deadline:
+                    if control.expire(conn, command_id, f"no acknowledgement within {timeout:g} s"):
+                        print(f"command {command_id} ({command}) was not acknowledged within {timeout:g} s; "
+                              "it is marked expired and will not be carried out", file=out)
+                        return EXIT_REFUSED
+                    row = control.get(conn, command_id)
+                    break
+                time.sleep(POLL_S)  # waiting for another process to act; bounded by the deadline
+    except DatabaseError as exc:
+        print(f"the system is not reachable ({where}): {exc}", file=out)
+        return EXIT_NOT_RUNNING
+    assert row is not None
+    print(f"{command} (#{row.id}) {row.status}: {row.result}", file=out)
+    return EXIT_OK if row.status == "done" else EXIT_REFUSED
+
+
+def _locate(settings: Settings, out: TextIO) -> tuple[str, str] | None:
+    if settings.database.url is not None:
+        return settings.database.url.reveal(), "DATABASE_URL"
+    where = f"embedded PostgreSQL in {settings.database.embedded_pg_dir}"
+    url = embedded.running_url(settings.database.embedded_pg_dir)
+    if url is None:
+        print(f"the system is not running ({where} is not running)", file=out)
+        return None
+    return url, where
 
 
 def status(settings: Settings, out: TextIO) -> int:
     """Print the running tree: nodes (pid, state, restarts, uptime) and actors; 1 if not running."""
-    if settings.database.url is not None:
-        url: str | None = settings.database.url.reveal()
-        where = "DATABASE_URL"
-    else:
-        url = embedded.running_url(settings.database.embedded_pg_dir)
-        where = f"embedded PostgreSQL in {settings.database.embedded_pg_dir}"
-    if url is None:
-        print(f"the system is not running ({where} is not running)", file=out)
+    located = _locate(settings, out)
+    if located is None:
         return EXIT_NOT_RUNNING
+    url, where = located
     try:
         with connect(url, autocommit=True, application_name="ctl") as conn, translated():
             if runtime.system_lock_holder(conn) is None:
@@ -37,10 +115,13 @@ def status(settings: Settings, out: TextIO) -> int:
                 return EXIT_NOT_RUNNING
             nodes = runtime.read_nodes(conn)
             actors = runtime.read_actors(conn)
+            switches = control.flags(conn)
     except DatabaseError as exc:
         print(f"the system is not reachable ({where}): {exc}", file=out)
         return EXIT_NOT_RUNNING
     out.write(render_status(nodes, actors, now=datetime.now(UTC)))
+    on = [name for name in ("paused", "killswitch") if switches.get(name) is True]
+    out.write(f"\nswitches: {', '.join(on) if on else 'none set (entries allowed, kill switch off)'}\n")
     return EXIT_OK
 
 

@@ -19,7 +19,11 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import pykka
+
+from actors.messages import Crash
 from config import Settings
+from supervisor.actor_child import current_ref
 from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
 from supervisor.event_sink import EventSink
@@ -44,11 +48,41 @@ class NodePayload:
 
 
 class NodeChannel:
-    """Thread-safe sender of node → root messages (actors call it from their own threads)."""
+    """Thread-safe sender of node → root messages (actors call it from their own threads),
+    and the reader of the root's requests."""
 
     def __init__(self, boot: NodeBoot) -> None:
         self._conn = boot.channel
         self._lock = threading.Lock()
+
+    def serve_requests(self, sup: Supervisor) -> threading.Thread:
+        """Answer the root's requests in a daemon thread (``crash_actor``: a requested restart)."""
+
+        def serve() -> None:
+            while True:
+                try:
+                    request = self._conn.recv()
+                except (EOFError, OSError):
+                    return
+                if isinstance(request, tuple) and len(request) == 4 and request[0] == "crash_actor":
+                    _, actor, note, request_id = request
+                    ref = current_ref(sup, actor)
+                    if ref is None:
+                        self.send("crash_actor_result", request_id, False, f"actor {actor} is not running")
+                        continue
+                    try:
+                        ref.tell(Crash(note=note))
+                    except pykka.ActorDeadError:
+                        self.send("crash_actor_result", request_id, False, f"actor {actor} is not running")
+                        continue
+                    self.send("crash_actor_result", request_id, True,
+                              f"actor {actor} stopped on purpose; its supervisor restarts it per its strategy")
+                else:
+                    log.warning("ignoring an unknown request from the root: %r", request)
+
+        thread = threading.Thread(target=serve, name="root-requests", daemon=True)
+        thread.start()
+        return thread
 
     def send(self, *message: Any) -> None:
         with self._lock:
@@ -97,6 +131,7 @@ def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int
         log.error("node %s failed to start: %s", boot.node, exc)
         sink.close()
         return EXIT_START_FAILED
+    channel.serve_requests(sup)
     channel.send("ready", os.getpid())
     reporter = StatusReporter(payload.db_url, boot.node, sup, wired.board, interval_s=1.0)
     reporter.start()

@@ -63,6 +63,7 @@ class ProcessHandle:
         self._ctx = ctx
         self._on_message = on_message
         self._stop_requested = False
+        self._send_lock = threading.Lock()
         self._exited = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name=f"watch-{ctx.child_id}-{ctx.incarnation}",
                                          daemon=True)
@@ -71,6 +72,15 @@ class ProcessHandle:
     @property
     def pid(self) -> int | None:
         return self._proc.pid
+
+    def send(self, message: tuple[Any, ...]) -> bool:
+        """Send a request to the node (answers come back through ``on_message``); False if gone."""
+        with self._send_lock:
+            try:
+                self._channel.send(message)
+            except (BrokenPipeError, EOFError, OSError):
+                return False
+        return True
 
     def stop(self) -> None:
         self._stop_requested = True

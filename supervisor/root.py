@@ -11,11 +11,13 @@ decides the order in which they stop.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -35,7 +37,8 @@ from supervisor.children import ChildInfo
 from supervisor.events import EventKind, SupervisorEvent
 from supervisor.exits import ExitReason
 from supervisor.node import NodePayload, node_main
-from supervisor.process_child import process_child
+from supervisor.commands import CommandHandler, Outcome
+from supervisor.process_child import ProcessHandle, process_child
 from supervisor.spec import ChildSpec, Restart, Strategy, SupervisorFlags
 from supervisor.statusline import StatusLine
 
@@ -46,6 +49,7 @@ EXIT_FAILED = 1
 EXIT_ALREADY_RUNNING = 3
 
 EXECUTION_CONSUMER = "execution"
+REQUEST_TIMEOUT_S = 10.0
 
 # node name → strategy of its own supervisor, in the root's start order
 NODES: tuple[tuple[str, Strategy], ...] = (
@@ -64,6 +68,8 @@ class RunOptions:
 
     exit_at_end: bool = False
     reset: bool = False
+    status_line: bool = True  # False: print no status lines (a backtest draws a progress bar instead)
+    progress: Callable[[int], None] | None = None  # each serve tick: the replay feed's last delivered offset
 
 
 def resolve_database(settings: Settings) -> str:
@@ -111,6 +117,10 @@ class _Root:
         self.nodes: dict[str, _NodeState] = {}
         self.started_at = datetime.now(UTC)
         self.sink = EventSink(db_url, node="root", hook=self._on_node_event)
+        self.commands = CommandHandler(restart_node=self._restart_node, crash_actor=self._crash_actor,
+                                       actor_nodes=_actor_nodes)
+        self._replies: dict[int, tuple[threading.Event, list[Outcome]]] = {}
+        self._request_ids = itertools.count(1)
         self.sup = Supervisor(
             name="root",
             flags=SupervisorFlags(strategy=Strategy.ONE_FOR_ONE, intensity=settings.supervision.root_intensity,
@@ -178,9 +188,12 @@ class _Root:
             try:
                 with translated():
                     self._heartbeat(children)
-                    if time.monotonic() >= next_status:
+                    if self.options.progress is not None:
+                        self.options.progress(_feed_offset(self.conn))
+                    if self.options.status_line and time.monotonic() >= next_status:
                         status.print(self.conn, [(c.id, _state(c)) for c in children])
                         next_status = time.monotonic() + self.settings.status_interval_s
+                    self.commands.handle_pending(self.conn)
                     if self.options.exit_at_end and self.drained.is_set() and self._downstream_idle():
                         log.info("recording exhausted and everything downstream drained: stopping")
                         return
@@ -216,8 +229,9 @@ class _Root:
                 runtime.upsert_node(self.conn, node="root", pid=os.getpid(),
                                     state="gave_up" if self.gave_up.is_set() else "stopped",
                                     incarnation=1, restarts=0, started_at=self.started_at)
-                status.print(self.conn, [(name, "gave_up" if self.gave_up.is_set() else "stopped") for name, _s in NODES],
-                             final=True)
+                if self.options.status_line:
+                    status.print(self.conn, [(name, "gave_up" if self.gave_up.is_set() else "stopped")
+                                             for name, _s in NODES], final=True)
         except DatabaseError as exc:
             log.error("could not record the final state: %s", exc)
         self.sink.close()
@@ -243,7 +257,31 @@ class _Root:
             self.gave_up.set()
         self.stop.set()
 
+    def _restart_node(self, node: str) -> None:
+        self.sup.terminate_child(node)
+        self.sup.restart_child(node)
+
+    def _crash_actor(self, node: str, actor: str, note: str) -> Outcome:
+        handle = self.sup.lookup(node)
+        if not isinstance(handle, ProcessHandle):
+            return Outcome(ok=False, text=f"node {node} is not running")
+        request_id = next(self._request_ids)
+        done, answer = threading.Event(), []
+        self._replies[request_id] = (done, answer)
+        try:
+            if not handle.send(("crash_actor", actor, note, request_id)) or not done.wait(REQUEST_TIMEOUT_S):
+                return Outcome(ok=False, text=f"node {node} did not answer")
+            return answer[0]
+        finally:
+            self._replies.pop(request_id, None)
+
     def _on_node_message(self, node: str, incarnation: int, message: tuple) -> None:
+        if message[0] == "crash_actor_result" and len(message) == 4:
+            waiting = self._replies.get(message[1])
+            if waiting is not None:
+                waiting[1].append(Outcome(ok=bool(message[2]), text=str(message[3])))
+                waiting[0].set()
+            return
         if message[0] == "drained" and node == "market":
             log.info("market node drained the recording (last offset %s)", message[1] if len(message) > 1 else "?")
             self.drained.set()
@@ -281,6 +319,17 @@ class _NodeState:
     restarts: int = 0
     started_at: datetime | None = None
     last_exit: str = ""
+
+
+def _feed_offset(conn: psycopg.Connection) -> int:
+    """The feed actor's last delivered offset as its node last reported it (-1: nothing yet)."""
+    row = conn.execute("SELECT counters->>'offset' FROM runtime_actors WHERE actor = 'feed'").fetchone()
+    return int(row[0]) if row and row[0] is not None else -1
+
+
+def _actor_nodes(conn: psycopg.Connection) -> dict[str, str]:
+    """actor → node, from what the nodes report."""
+    return {actor: node for node, actor in conn.execute("SELECT node, actor FROM runtime_actors").fetchall()}
 
 
 def _state(info: ChildInfo) -> str:

@@ -1,0 +1,87 @@
+"""ctl's durable control messages against a running system: effect, acknowledgement, audit."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.helpers import eventually
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    r = Runner(workdir=tmp_path)
+    yield r
+    r.cleanup()
+
+
+def test_control_commands_are_carried_out_acknowledged_and_audited(runner: Runner, db_url: str) -> None:
+    env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY)
+    none_running = runner.run(["ctl", "pause"], env, timeout=60)
+    assert none_running.returncode == 1 and "not running" in none_running.stdout
+
+    proc = runner.start(["--speed", "300", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        def attempts() -> int:
+            assert proc.poll() is None, output(proc)
+            return conn.execute("SELECT count(*) FROM order_attempts").fetchone()[0]
+
+        eventually(lambda: attempts() > 0, timeout=60, interval=0.05, what="attempts flowing")
+
+        paused = runner.run(["ctl", "pause"], env, timeout=60)
+        assert paused.returncode == 0 and "done" in paused.stdout, paused.stdout + paused.stderr
+        mark = conn.execute("SELECT coalesce(max(id), 0) FROM order_attempts").fetchone()[0]
+        eventually(lambda: conn.execute("SELECT count(*) FROM order_attempts WHERE id > %s AND side = 'bid'",
+                                        (mark,)).fetchone()[0] > 0, timeout=60, interval=0.05, what="a paused entry")
+        resumed = runner.run(["ctl", "resume"], env, timeout=60)
+        assert resumed.returncode == 0
+
+        live = runner.run(["ctl", "mode", "live"], env, timeout=60)
+        assert live.returncode == 1 and "not available" in live.stdout
+        assert runner.run(["ctl", "mode", "shadow"], env, timeout=60).returncode == 0
+
+        restart = runner.run(["ctl", "restart", "market/bar"], env, timeout=60)
+        assert restart.returncode == 0, restart.stdout
+        eventually(lambda: conn.execute("SELECT 1 FROM supervisor_events WHERE supervisor = 'market'"
+                                        " AND kind = 'started' AND child_id = 'feed' AND incarnation = 2").fetchone(),
+                   timeout=30, interval=0.05, what="bar restarted with the feed after it")
+        unknown = runner.run(["ctl", "restart", "nope"], env, timeout=60)
+        assert unknown.returncode == 1 and "known:" in unknown.stdout
+
+        killed = runner.run(["ctl", "killswitch", "on"], env, timeout=60)
+        assert killed.returncode == 0
+        after = conn.execute("SELECT coalesce(max(id), 0) FROM paper_trades").fetchone()[0]
+        eventually(lambda: conn.execute("SELECT count(*) FROM order_attempts WHERE paper_trade_id > %s",
+                                        (after,)).fetchone()[0], timeout=60, interval=0.05,
+                   what="an intent committed after the kill switch")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, output(proc)
+
+        blocked = dict(conn.execute("SELECT blocked_reasons::text, count(*) FROM order_attempts"
+                                    " WHERE status = 'blocked' GROUP BY 1").fetchall())
+        assert any("PAUSED" in k for k in blocked) and any("KILL_SWITCH" in k for k in blocked)
+        assert conn.execute("SELECT count(*) FROM order_attempts WHERE status = 'blocked' AND side = 'ask'"
+                            " AND blocked_reasons::text LIKE '%PAUSED%'").fetchone()[0] == 0, "exits never paused"
+        audit = conn.execute("SELECT command, status, issuer FROM control_commands ORDER BY id").fetchall()
+        assert [(c, s) for c, s, _ in audit] == [("pause", "done"), ("resume", "done"), ("mode", "failed"),
+                                                 ("mode", "done"), ("restart", "done"), ("restart", "failed"),
+                                                 ("killswitch", "done")]
+        assert all(issuer.startswith("cli:") for *_x, issuer in audit)
+        trades = conn.execute("SELECT count(*) FROM paper_trades").fetchone()[0]
+        assert conn.execute("SELECT count(DISTINCT paper_trade_id), count(*) FROM order_attempts").fetchone() == (
+            trades, trades)
+        assert conn.execute("SELECT count(*) FROM order_attempts WHERE paper_trade_id > %s AND"
+                            " (status <> 'blocked' OR blocked_reasons::text NOT LIKE '%%KILL_SWITCH%%')",
+                            (after,)).fetchone()[0] == 0
+
+
+def test_bad_ctl_usage_exits_2(runner: Runner) -> None:
+    env = base_env(None, runner.workdir)
+    for args in (["ctl"], ["ctl", "frobnicate"], ["ctl", "mode", "yolo"], ["ctl", "killswitch"]):
+        done = runner.run(args, env, timeout=60)
+        assert done.returncode == 2 and "usage:" in done.stderr, args
