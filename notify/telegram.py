@@ -120,7 +120,9 @@ class TelegramClient:
         params: dict[str, Any] = {"timeout": timeout_s, "allowed_updates": ["message"]}
         if offset is not None:
             params["offset"] = offset
-        result = self._call("getUpdates", params, read_timeout=timeout_s + self._timeout[1])
+        # Not through the breaker: pybreaker serialises every call it guards, so a long poll held
+        # in it would make each sendMessage wait for the poll to end.
+        result = self._call("getUpdates", params, read_timeout=timeout_s + self._timeout[1], guarded=False)
         updates = []
         for item in result:
             message = item.get("message") or {}
@@ -131,10 +133,13 @@ class TelegramClient:
                                   sender=str(sender.get("username") or sender.get("id") or "?")))
         return updates
 
-    def _call(self, method: str, payload: dict[str, Any], *, read_timeout: float | None = None) -> Any:
+    def _call(self, method: str, payload: dict[str, Any], *, read_timeout: float | None = None,
+              guarded: bool = True) -> Any:
         retrying = Retrying(retry=retry_if_exception_type(TelegramUnavailable),
                             wait=wait_random_exponential(multiplier=0.2, max=3),
                             stop=stop_after_attempt(self._attempts), reraise=True, sleep=self._retry_sleep)
+        if not guarded:
+            return retrying(self._post, method, payload, read_timeout)
         try:
             return self.breaker.call(lambda: retrying(self._post, method, payload, read_timeout))
         except pybreaker.CircuitBreakerError:

@@ -1,6 +1,6 @@
 """Which actors each node runs, in which order, with which collaborators.
 
-- ``ops``: NotifierActor.
+- ``ops``: NotifierActor, and TelegramCommandActor when Telegram is configured.
 - ``execution``: ExecutionActor, AccountActor (one_for_one: independent).
 - ``market``: PaperActor, StrategyActor, BarActor, FeedActor — started downstream first, so
   every actor's consumer exists before it emits, and supervised rest_for_one: when an actor
@@ -22,6 +22,7 @@ from actors.notifier import NotifierActor
 from actors.paper import PaperActor
 from actors.peers import Peers
 from actors.strategy import StrategyActor
+from actors.telegram_commands import TelegramCommandActor
 from config import Settings
 from market.recording import Recording
 from notify.telegram import TelegramClient
@@ -54,6 +55,11 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
             telegram = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
         wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, start=actor_child(
             NotifierActor, board=board, db_url=db_url, telegram=telegram, chat_id=settings.telegram.chat_id))]
+        if settings.telegram.bot_token is not None and settings.telegram.chat_id is not None:
+            commands_client = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
+            wiring.specs.append(ChildSpec(id="telegram", shutdown=shutdown, start=actor_child(
+                TelegramCommandActor, board=board, client=commands_client, chat_id=settings.telegram.chat_id,
+                db_url=db_url)))
     elif node == "execution":
         wiring.specs = [
             ChildSpec(id="execution", shutdown=shutdown, start=actor_child(

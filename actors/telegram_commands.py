@@ -1,0 +1,238 @@
+"""TelegramCommandActor: the operator's commands from Telegram, as the same control messages as ctl.
+
+A reader thread owned by this actor long-polls ``getUpdates`` and hands each message to the
+actor. Only the configured chat may command; anything else is ignored and logged. Every update
+is processed exactly once across restarts: its id is the ``telegram_updates`` cursor, moved in
+the same transaction that issues the control command it asked for.
+
+Commands: /status /positions /profit /balance /help answer from the database; /pause /resume
+/mode /killswitch /flatten /restart /reconcile become ``control_commands`` rows (issuer
+``telegram:<user>``) that the root carries out, and the reply is the root's acknowledgement.
+Destructive ones — /flatten, /killswitch off, /mode live — first ask for ``/confirm`` within
+``CONFIRM_WINDOW_S``; without it nothing happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from actors.node_actor import NodeActor
+from notify.telegram import TelegramClient, TelegramError, Update
+from persistence import control, cursors, runtime
+from persistence.db import connect
+from persistence.errors import translated
+
+log = logging.getLogger(__name__)
+
+CURSOR = "telegram_updates"
+CONFIRM_WINDOW_S = 60.0
+ACK_TIMEOUT_S = 10.0
+POLL_S = 5
+HELP = """Commands:
+/status — nodes, switches, position
+/positions — open paper positions
+/profit — realised and unrealised PnL, fees
+/balance — what the account holds
+/pause, /resume — block or allow new entries
+/killswitch on|off — block or allow every order
+/mode shadow|test|live — execution mode (guards still apply)
+/flatten — close every position
+/restart <node|node/actor> — restart through the supervisor
+/reconcile — reconcile with the exchange
+Destructive commands ask for /confirm."""
+CONTROL = {"pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _UpdateReceived:
+    """Event raised by the reader thread for each incoming message."""
+
+    update: Update
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: str
+    args: dict[str, Any]
+    deadline: float
+
+
+def parse(text: str) -> tuple[str, list[str]]:
+    """``/killswitch@MyBot on`` → ``("killswitch", ["on"])``."""
+    words = text.strip().split()
+    if not words or not words[0].startswith("/"):
+        return "", []
+    return words[0][1:].split("@", 1)[0].lower(), words[1:]
+
+
+def destructive(command: str, args: dict[str, Any]) -> bool:
+    return (command == "flatten" or (command == "killswitch" and args.get("state") == "off")
+            or (command == "mode" and args.get("mode") == "live"))
+
+
+class TelegramCommandActor(NodeActor):
+    """Reads Telegram commands for the configured chat."""
+
+    def __init__(self, *, client: TelegramClient, chat_id: int, db_url: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.client = client
+        self.chat_id = chat_id
+        self.db_url = db_url
+        self.conn: psycopg.Connection | None = None
+        self.stop_reading = threading.Event()
+        self.reader: threading.Thread | None = None
+        self.pending: dict[int, _Pending] = {}
+        self.counters.update(commands=0, ignored=0)
+
+    def setup(self) -> None:
+        super().setup()
+        self.conn = connect(self.db_url, autocommit=True, application_name="ops-telegram-commands")
+        with translated():
+            offset = cursors.get(self.conn, CURSOR)
+        self.reader = threading.Thread(target=self._read, args=(offset,), name="telegram-updates", daemon=True)
+        self.reader.start()
+
+    def _read(self, offset: int) -> None:
+        next_offset = offset + 1 if offset else None
+        while not self.stop_reading.is_set():
+            try:
+                updates = self.client.get_updates(next_offset, timeout_s=POLL_S)
+            except TelegramError as exc:
+                log.warning("reading Telegram commands failed: %s", exc)
+                self.stop_reading.wait(POLL_S)
+                continue
+            for update in updates:
+                next_offset = update.update_id + 1
+                try:
+                    self.actor_ref.tell(_UpdateReceived(update=update))
+                except Exception:  # noqa: BLE001 - the actor is gone: so is this thread's purpose
+                    return
+
+    def handle(self, message: Any) -> None:
+        if not isinstance(message, _UpdateReceived):
+            super().handle(message)
+            return
+        update = message.update
+        assert self.conn is not None
+        with translated():
+            if update.update_id <= cursors.get(self.conn, CURSOR):
+                return  # handled before a restart
+            if update.chat_id != self.chat_id:
+                self.counters["ignored"] += 1
+                log.warning("ignored a Telegram message from unauthorised chat %s (%s)", update.chat_id, update.sender)
+                cursors.advance(self.conn, CURSOR, update.update_id)
+                return
+            reply, command_id = self._respond(update)
+        if reply:
+            self._reply(reply)
+        if command_id is not None:
+            self._reply(self._await(command_id))
+
+    def _respond(self, update: Update) -> tuple[str, int | None]:
+        """Decide, and move the cursor in the same transaction as any command issued."""
+        assert self.conn is not None
+        name, words = parse(update.text)
+        issuer = f"telegram:{update.sender}({update.chat_id})"
+        with self.conn.transaction():
+            cursors.advance(self.conn.cursor(), CURSOR, update.update_id)
+            if name == "confirm":
+                pending = self.pending.pop(update.chat_id, None)
+                if pending is None or time.monotonic() > pending.deadline:
+                    return "Nothing to confirm (or the confirmation window passed).", None
+                return "", self._issue(issuer, pending.command, pending.args)
+            if name in CONTROL:
+                args = _args(name, words)
+                if args is None:
+                    return f"Usage: /{name} {_USAGE[name]}", None
+                if destructive(name, args):
+                    self.pending[update.chat_id] = _Pending(name, args, time.monotonic() + CONFIRM_WINDOW_S)
+                    what = " ".join([name, *map(str, args.values())])
+                    return f"⚠️ {what} is destructive. Reply /confirm within {CONFIRM_WINDOW_S:.0f} s.", None
+                return "", self._issue(issuer, name, args)
+            return self._query(name), None
+
+    def _issue(self, issuer: str, name: str, args: dict[str, Any]) -> int:
+        assert self.conn is not None
+        self.counters["commands"] += 1
+        return control.issue(self.conn, issuer=issuer, command=name, args=args)
+
+    def _await(self, command_id: int) -> str:
+        assert self.conn is not None
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with translated():
+                row = control.get(self.conn, command_id)
+            if row is not None and row.status != "pending":
+                return f"{'✅' if row.status == 'done' else '⛔'} {row.command}: {row.result}"
+            self.stop_reading.wait(0.1)  # the root acts in another process; bounded by the deadline
+        with translated():
+            control.expire(self.conn, command_id, f"no acknowledgement within {ACK_TIMEOUT_S:g} s")
+        return f"⛔ no acknowledgement within {ACK_TIMEOUT_S:g} s; the command was withdrawn"
+
+    def _query(self, name: str) -> str:
+        assert self.conn is not None
+        if name in ("help", "start", ""):
+            return HELP
+        if name == "status":
+            nodes = runtime.read_nodes(self.conn)
+            switches = control.flags(self.conn)
+            lines = [f"{n['node']}: {n['state']} (restarts {n['restarts']})" for n in nodes]
+            on = [k for k in ("paused", "killswitch") if switches.get(k) is True]
+            lines.append(f"switches: {', '.join(on) or 'none'}")
+            return "\n".join(lines + [self._positions_text()])
+        if name == "positions":
+            return self._positions_text()
+        if name == "profit":
+            row = self.conn.execute(
+                "SELECT coalesce(sum(realized_pnl), 0), coalesce(sum(fees_krw), 0),"
+                " coalesce(sum(CASE WHEN volume > 0 THEN (last_price - avg_price) * volume - entry_fee_krw END), 0)"
+                " FROM paper_positions").fetchone()
+            realised, fees, unrealised = row if row else (Decimal(0), Decimal(0), Decimal(0))
+            return f"paper PnL: realised {realised:+,.0f} KRW, unrealised {unrealised:+,.0f} KRW, fees {fees:,.0f} KRW"
+        if name == "balance":
+            return ("No exchange account in this build (paper trading and shadow execution only).\n"
+                    + self._positions_text())
+        return f"Unknown command /{name}. Send /help."
+
+    def _positions_text(self) -> str:
+        assert self.conn is not None
+        rows = self.conn.execute("SELECT market, volume, avg_price, last_price FROM paper_positions"
+                                 " WHERE volume > 0 ORDER BY market").fetchall()
+        if not rows:
+            return "paper positions: flat"
+        return "paper positions:\n" + "\n".join(
+            f"{m} {v.normalize()} @ {a:,.0f} (last {last:,.0f})" for m, v, a, last in rows)
+
+    def _reply(self, text: str) -> None:
+        try:
+            self.client.send_message(self.chat_id, text[:4096])
+        except TelegramError as exc:
+            log.warning("could not reply on Telegram: %s", exc)
+
+    def cleanup(self) -> None:
+        self.stop_reading.set()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+_USAGE = {"mode": "shadow|test|live", "killswitch": "on|off", "restart": "<node|node/actor>", "pause": "",
+          "resume": "", "flatten": "", "reconcile": ""}
+
+
+def _args(name: str, words: list[str]) -> dict[str, Any] | None:
+    """The control command's arguments, or None when they are malformed."""
+    if name == "mode":
+        return {"mode": words[0]} if len(words) == 1 and words[0] in ("shadow", "test", "live") else None
+    if name == "killswitch":
+        return {"state": words[0]} if len(words) == 1 and words[0] in ("on", "off") else None
+    if name == "restart":
+        return {"target": words[0]} if len(words) == 1 else None
+    return {} if not words else None
