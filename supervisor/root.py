@@ -50,6 +50,7 @@ EXIT_ALREADY_RUNNING = 3
 
 EXECUTION_CONSUMER = "execution"
 REQUEST_TIMEOUT_S = 10.0
+ALERT_DRAIN_S = 30.0
 
 # node name → strategy of its own supervisor, in the root's start order
 NODES: tuple[tuple[str, Strategy], ...] = (
@@ -115,6 +116,7 @@ class _Root:
         self.gave_up = threading.Event()
         self.drained = threading.Event()
         self.nodes: dict[str, _NodeState] = {}
+        self._idle_since: float | None = None
         self.started_at = datetime.now(UTC)
         self.sink = EventSink(db_url, node="root", hook=self._on_node_event)
         self.commands = CommandHandler(restart_node=self._restart_node, crash_actor=self._crash_actor,
@@ -219,9 +221,23 @@ class _Root:
         return False
 
     def _downstream_idle(self) -> bool:
+        """Execution has an attempt for every paper trade, and the alert outbox is empty — or has
+        stayed undeliverable (Telegram down) for ``ALERT_DRAIN_S`` after everything else was done:
+        those alerts stay in the outbox for the next start instead of holding the exit forever."""
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM paper_trades").fetchone()
         last_trade = int(row[0]) if row else 0
-        return cursors.get(self.conn, EXECUTION_CONSUMER) >= last_trade and alerts.count_unsent(self.conn) == 0
+        if cursors.get(self.conn, EXECUTION_CONSUMER) < last_trade:
+            return False
+        unsent = alerts.count_unsent(self.conn)
+        if unsent == 0:
+            return True
+        if self._idle_since is None:
+            self._idle_since = time.monotonic()
+        if time.monotonic() - self._idle_since < ALERT_DRAIN_S:
+            return False
+        log.warning("%d alerts could not be delivered within %.0f s; they stay in the outbox for the next start",
+                    unsent, ALERT_DRAIN_S)
+        return True
 
     def _final(self, status: StatusLine) -> None:
         try:

@@ -77,17 +77,22 @@ def test_bad_arguments_get_usage_and_exit_2(runner: Runner) -> None:
 
 
 def test_configured_secrets_never_reach_the_logs(runner: Runner, db_url: str) -> None:
+    from tests.fakes.telegram_server import FakeTelegram
+
     access, secret = "AKIAEXAMPLEACCESS0123456789", "sEcReTkEy-0123456789-abcdefghijkl"
     token = "123456789:AAExampleTokenValue_abcdefghijklmnop"
-    env = base_env(db_url, runner.workdir, UPBIT_ACCESS_KEY=access, UPBIT_SECRET_KEY=secret,
-                   TELEGRAM_BOT_TOKEN=token, TELEGRAM_CHAT_ID="-1001", LOG_LEVEL="DEBUG")
-    done = runner.run(["--source", "capture", "--speed", "max", "--exit-at-end"], env, timeout=120)
+    with FakeTelegram(token=token) as fake:
+        env = base_env(db_url, runner.workdir, UPBIT_ACCESS_KEY=access, UPBIT_SECRET_KEY=secret,
+                       TELEGRAM_BOT_TOKEN=token, TELEGRAM_CHAT_ID="-1001", TELEGRAM_API_URL=fake.url,
+                       LOG_LEVEL="DEBUG")
+        done = runner.run(["--source", "capture", "--speed", "max", "--exit-at-end"], env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     text = done.stdout + done.stderr
     assert "effective configuration" in text
     for value in (access, secret, token):
         assert value not in text
     assert f"{access[:4]}…{access[-4:]}" in text  # masked, still recognisable
+    assert fake.texts(), "alerts went out through Telegram"
     with psycopg.connect(db_url) as conn:
         dumped = " ".join(str(r) for r in conn.execute(
             "SELECT detail::text, reason FROM supervisor_events UNION ALL SELECT text, kind FROM alerts"))
