@@ -1,9 +1,12 @@
 """PaperActor: the paper book. Bars and signals in, paper fills (intents) out, via PostgreSQL.
 
-Owns the paper connection. Each batch's fills, the positions and the processed-through mark are
-committed in one transaction (with an alert per fill and a NOTIFY that wakes the execution
-node), so a paper trade is either entirely recorded or not at all, and the execution node picks
-it up from the table — never from memory. Positions are restored from PostgreSQL on start.
+Owns the paper connection. Each batch's fills, the positions with their queued orders, the
+processed-through mark, the resolved orders and the equity marks are committed in one
+transaction (with an alert per fill and a NOTIFY that wakes the execution node), so a paper
+trade is either entirely recorded or not at all, and the execution node picks it up from the
+table — never from memory. Positions, their queued orders (signals waiting for the next
+1-second bar), max prices, partial-exit flags and cooldowns are restored from PostgreSQL on
+start. The book's rules are in ``trading.paper``.
 """
 
 from __future__ import annotations
@@ -13,51 +16,63 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from actors.node_actor import NodeActor
 from actors.messages import BarsEvaluated, Drained
+from actors.node_actor import NodeActor
 from persistence import alerts
 from persistence import paper as paper_repo
 from persistence.db import connect
 from persistence.errors import translated
 from trading.paper import Fill, PaperBook
+from trading.strategy import fmt_price
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CAPITAL_KRW = Decimal(10_000_000)
 
 
 class PaperActor(NodeActor):
     """Applies signals to the paper book and records fills as intents for execution."""
 
-    def __init__(self, *, order_krw: Decimal, fee_rate: Decimal, db_url: str,
-                 on_drained: Callable[[int], None], **kw: Any) -> None:
+    def __init__(self, *, order_krw: Decimal, fee_rate: Decimal | None, db_url: str,
+                 on_drained: Callable[[int], None], slippage_bps: Decimal = Decimal(0), cooldown_s: int = 0,
+                 capital_krw: Decimal = DEFAULT_CAPITAL_KRW, mark_interval_s: int = 60, **kw: Any) -> None:
         super().__init__(**kw)
-        self.order_krw = order_krw
-        self.fee_rate = fee_rate
         self.db_url = db_url
         self.on_drained = on_drained
+        self.capital_krw = capital_krw
         self.conn = None
-        self.book = PaperBook(order_krw=order_krw, fee_rate=fee_rate)
-        self.counters.update(bars=0, fills=0)
+        self.book = PaperBook(order_krw=order_krw, fee_rate=fee_rate, slippage_bps=Decimal(slippage_bps),
+                              cooldown_s=cooldown_s, mark_interval_s=mark_interval_s)
+        self.counters.update(bars=0, fills=0, rejected=0, ignored=0)
 
     def setup(self) -> None:
         super().setup()
         self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-paper")
         with translated():
             self.book.positions = paper_repo.load_positions(self.conn)
+            paper_repo.set_capital(self.conn, self.capital_krw)
             self.conn.commit()
         held = {m: str(p.volume) for m, p in self.book.positions.items() if p.is_long}
-        log.info("paper book restored: %d markets, open positions %s", len(self.book.positions), held or "none")
+        queued = sum(len(p.pending) for p in self.book.positions.values())
+        log.info("paper book restored: %d markets, open positions %s, %d queued orders",
+                 len(self.book.positions), held or "none", queued)
 
     def handle(self, message: Any) -> None:
         if isinstance(message, BarsEvaluated):
-            fills = self.book.apply(message.bars, message.signals)
-            touched = {b.market for b in message.bars}
+            changes = self.book.apply(message.bars, message.signals)
             assert self.conn is not None
             with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-                paper_repo.save(cur, fills, [self.book.positions[m] for m in sorted(touched)])
-                for fill in fills:
+                positions = [self.book.positions[m] for m in sorted(changes.markets)]
+                paper_repo.save(cur, changes, positions)
+                for fill in changes.fills:
                     alerts.enqueue(cur, kind="paper_fill", level="info", text=describe_fill(fill))
+            rejected = [r for r in changes.resolved if r.status == "rejected"]
+            for r in rejected:
+                log.info("paper %s %s rejected: %s (%s)", r.order.kind.value, r.order.market, r.note, r.order.reason)
             self.counters["bars"] += len(message.bars)
-            self.counters["fills"] += len(fills)
+            self.counters["fills"] += len(changes.fills)
+            self.counters["rejected"] += len(rejected)
+            self.counters["ignored"] += len(changes.ignored)
         elif isinstance(message, Drained):
             log.info("paper stage drained (recording exhausted at offset %d)", message.last_offset)
             self.on_drained(message.last_offset)
@@ -72,7 +87,8 @@ class PaperActor(NodeActor):
 
 def describe_fill(fill: Fill) -> str:
     """One line for the alert: what was bought or sold, at what, and the PnL of a sale."""
-    text = (f"paper {fill.side} {fill.market} {fill.volume.normalize()} @ {fill.price:,.0f} "
+    what = {"enter_long": "buy", "exit": "sell", "partial_exit": "partial sell"}.get(fill.intent, fill.side)
+    text = (f"paper {what} {fill.market} {fill.volume.normalize()} @ {fmt_price(fill.price)} "
             f"({fill.amount_krw:,.0f} KRW, fee {fill.fee_krw:,.2f}) — {fill.reason}")
     if fill.side == "sell":
         text += f"; realised PnL {fill.realized_pnl:+,.0f} KRW"

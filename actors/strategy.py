@@ -1,10 +1,16 @@
-"""StrategyActor: closed bars in, signals out; one strategy instance per market.
+"""StrategyActor: closed 1-second bars in, signals out; one strategy instance per market.
 
 The strategy itself is a plugin (``trading.strategy``) and does no I/O; this actor owns its
-instances. On start, each market's instance is warmed up from the stored bars the paper stage
-has already processed (signals discarded), so a restart resumes with the same state an
-uninterrupted run would have. Bars at or before the last one a market's instance has seen are
-ignored (re-delivered after an upstream restart, or late-trade amendments of closed bars).
+instances, each wrapped in a ``trading.runner.StrategyRunner`` that rolls the 1-second bars up
+to the strategy's timeframe. Only the markets the strategy declares get an instance; every bar
+still goes on to the paper book, which marks positions with it and records how far it got.
+
+On start, each market's runner is warmed up from the stored 1-second bars the paper stage has
+already processed (``paper_positions.last_bar_ts``): whole timeframe windows covering the
+strategy's ``warmup_bars`` closed bars and the unfinished current one, intents discarded. So a
+restart resumes with the state an uninterrupted run has at that point. Bars at or before the
+last one a market's runner has seen are ignored (re-delivered after an upstream restart, or
+late-trade amendments of closed bars).
 """
 
 from __future__ import annotations
@@ -12,48 +18,76 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from actors.node_actor import NodeActor
+import psycopg
+
 from actors.messages import BarsClosed, BarsEvaluated, Drained, SignalRaised
+from actors.node_actor import NodeActor
 from actors.peers import Peers
 from persistence import bars as bars_repo
+from persistence import paper as paper_repo
 from persistence.db import connect
 from persistence.errors import translated
-from trading.strategy import Strategy, StrategyFactory
+from trading.runner import StrategyRunner, warmup_windows
+from trading.strategy import LoadedStrategy, StrategyFactory, markets_of, timeframe_of
 
 log = logging.getLogger(__name__)
 
+WARMUP_CHUNK = 5_000
+
 
 class StrategyActor(NodeActor):
-    """Runs the configured strategy over each market's bars."""
+    """Runs the configured strategy over each declared market's bars."""
 
     def __init__(self, *, factory: StrategyFactory, db_url: str, peers: Peers, **kw: Any) -> None:
         super().__init__(**kw)
         self.factory = factory
         self.db_url = db_url
         self.peers = peers
-        self.instances: dict[str, Strategy] = {}
+        self.runners: dict[str, StrategyRunner] = {}
         self.last_ts: dict[str, int] = {}
-        self.counters.update(bars=0, signals=0)
+        if isinstance(factory, LoadedStrategy):
+            self.markets, self.period_s, self.warmup_bars = factory.markets, factory.timeframe_s, factory.warmup_bars
+        else:  # a bare callable: ask a probe instance
+            probe = factory("KRW-BTC")
+            self.markets, self.period_s, self.warmup_bars = markets_of(probe), timeframe_of(probe), probe.warmup_bars
+        self.counters.update(bars=0, signals=0, suppressed=0)
 
     def setup(self) -> None:
         super().setup()
+        if isinstance(self.factory, LoadedStrategy):
+            log.info("strategy %s", self.factory.describe())
         with connect(self.db_url, application_name=f"{self.context.supervisor_name}-strategy") as conn, translated():
-            marks = conn.execute(
-                "SELECT market, extract(epoch FROM last_bar_ts)::bigint FROM paper_positions"
-                " WHERE last_bar_ts IS NOT NULL").fetchall()
-            for market, mark in marks:
-                strategy = self._instance(market)
-                history = bars_repo.last_bars(conn, market, int(mark), strategy.warmup_bars)
-                for bar in history:
-                    strategy.on_bar(bar)  # warm-up: signals discarded, they were acted on before
-                self.last_ts[market] = int(mark)
-                log.info("strategy for %s warmed up from %d stored bars", market, len(history))
+            for market, mark in sorted(paper_repo.processed_marks(conn).items()):
+                self.last_ts[market] = mark
+                if self._trades(market):
+                    self._warm_up(conn, market, mark)
 
-    def _instance(self, market: str) -> Strategy:
-        strategy = self.instances.get(market)
-        if strategy is None:
-            strategy = self.instances[market] = self.factory(market)
-        return strategy
+    def _trades(self, market: str) -> bool:
+        return self.markets is None or market in self.markets
+
+    def _warm_up(self, conn: psycopg.Connection, market: str, mark: int) -> None:
+        start, observed = paper_repo.warmup_window_start(conn, market, mark, self.period_s,
+                                                         warmup_windows(self.warmup_bars))
+        runner = self.runners[market] = StrategyRunner(self.factory(market), market=market,
+                                                       observed_from=start if observed else None)
+        if start is None:
+            return
+        bars, after = 0, start - 1
+        while True:
+            chunk = [b for b in bars_repo.bars_after(conn, market, after, WARMUP_CHUNK) if b.ts <= mark]
+            if not chunk:
+                break
+            runner.warm_up(chunk)
+            bars += len(chunk)
+            after = chunk[-1].ts
+        log.info("strategy for %s warmed up from %d stored 1-second bars (%d strategy bars)", market, bars,
+                 runner.bars)
+
+    def _runner(self, market: str) -> StrategyRunner:
+        runner = self.runners.get(market)
+        if runner is None:
+            runner = self.runners[market] = StrategyRunner(self.factory(market), market=market)
+        return runner
 
     def handle(self, message: Any) -> None:
         if isinstance(message, BarsClosed):
@@ -64,11 +98,11 @@ class StrategyActor(NodeActor):
                     continue
                 self.last_ts[bar.market] = bar.ts
                 fresh.append(bar)
-                signal = self._instance(bar.market).on_bar(bar)
-                if signal is not None:
-                    signals.append(signal)
+                if self._trades(bar.market):
+                    signals.extend(self._runner(bar.market).on_bar(bar))
             self.counters["bars"] += len(fresh)
             self.counters["signals"] += len(signals)
+            self.counters["suppressed"] = sum(r.suppressed for r in self.runners.values())
             if fresh:
                 self.peers.tell("paper", BarsEvaluated(bars=tuple(fresh), signals=tuple(signals)))
         elif isinstance(message, Drained):

@@ -159,6 +159,13 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     SettingSpec(name="STRATEGY_PARAMS", default="{}", help="JSON object passed to the strategy"),
     SettingSpec(name="PAPER_ORDER_KRW", default="100000", help="paper order size in KRW, >= 5000"),
     SettingSpec(name="PAPER_FEE_RATE", default="0.0005", help="paper fee rate, 0 to 0.01"),
+    SettingSpec(
+        name="PAPER_SLIPPAGE_BPS",
+        default="0",
+        help="paper fills move this many basis points against us (then onto the tick grid), 0 to 1000",
+    ),
+    SettingSpec(name="PAPER_COOLDOWN_S", default="0", help="no re-buy of a market for this long after an exit, s"),
+    SettingSpec(name="PAPER_CAPITAL_KRW", default="10000000", help="paper starting capital in KRW"),
     SettingSpec(name="UPBIT_ACCESS_KEY", default="", secret=True, help="Upbit Open API access key"),
     SettingSpec(name="UPBIT_SECRET_KEY", default="", secret=True, help="Upbit Open API secret key"),
     SettingSpec(
@@ -272,6 +279,9 @@ class PaperSettings:
 
     order_krw: Decimal  # PAPER_ORDER_KRW
     fee_rate: Decimal  # PAPER_FEE_RATE
+    slippage_bps: Decimal = Decimal(0)  # PAPER_SLIPPAGE_BPS
+    cooldown_s: Decimal = Decimal(0)  # PAPER_COOLDOWN_S
+    capital_krw: Decimal = Decimal(10_000_000)  # PAPER_CAPITAL_KRW
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -415,6 +425,9 @@ class Settings:
             "STRATEGY_PARAMS": self.strategy.params,
             "PAPER_ORDER_KRW": self.paper.order_krw,
             "PAPER_FEE_RATE": self.paper.fee_rate,
+            "PAPER_SLIPPAGE_BPS": self.paper.slippage_bps,
+            "PAPER_COOLDOWN_S": self.paper.cooldown_s,
+            "PAPER_CAPITAL_KRW": self.paper.capital_krw,
             "UPBIT_ACCESS_KEY": self.exchange.access_key,
             "UPBIT_SECRET_KEY": self.exchange.secret_key,
             "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
@@ -668,6 +681,16 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         ),
     )
 
+    slippage_bps = c.required(
+        "PAPER_SLIPPAGE_BPS", parsing.decimal_in_range(Decimal(0), Decimal(1000), "basis points from 0 to 1000")
+    )
+    cooldown_s = c.required(
+        "PAPER_COOLDOWN_S", parsing.decimal_in_range(Decimal(0), None, "seconds >= 0")
+    )
+    capital_krw = c.required(
+        "PAPER_CAPITAL_KRW", parsing.decimal_in_range(UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000")
+    )
+
     access_key = c.optional("UPBIT_ACCESS_KEY", parsing.api_key)
     secret_key = c.optional("UPBIT_SECRET_KEY", parsing.api_key)
     bot_token = c.optional("TELEGRAM_BOT_TOKEN", parsing.telegram_token)
@@ -711,7 +734,8 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         feed=feed,
         replay=replay,
         strategy=StrategySettings(module=module, class_name=class_name, params=params),
-        paper=PaperSettings(order_krw=order_krw, fee_rate=fee_rate),
+        paper=PaperSettings(order_krw=order_krw, fee_rate=fee_rate, slippage_bps=slippage_bps, cooldown_s=cooldown_s,
+                            capital_krw=capital_krw),
         exchange=exchange,
         telegram=telegram,
         supervision=SupervisionSettings(

@@ -1,67 +1,201 @@
-"""``paper_trades`` and ``paper_positions``: the paper book's durable state.
+"""The paper book's durable state: ``paper_trades``, ``paper_positions``, ``paper_orders``,
+``paper_marks`` and ``paper_account`` (see migrations 0001 and 0002).
 
-``save`` writes fills, positions and the processed-through mark in the caller's transaction and
-NOTIFYs the execution node. ``paper_trades`` has a single writer (the market node's PaperActor),
-so its ids become visible in order and a cursor over them never skips one.
+``save`` writes one ``PaperBook.apply`` — fills, positions (with the processed-through mark),
+queued and resolved orders, marks — in the caller's transaction and NOTIFYs the execution node,
+so a paper trade is recorded together with the position it changed or not at all.
+``paper_trades`` has a single writer (the market node's PaperActor), so its ids become visible
+in order and a cursor over them never skips one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
+import orjson
 import psycopg
 
+from actors.messages import ExitPlan, SignalKind
 from persistence.notify import PAPER_TRADES
-from trading.paper import Fill, Position
+from trading.paper import BookChanges, Order, Position
 
 _POSITION = """
 INSERT INTO paper_positions (market, volume, avg_price, entry_fee_krw, max_price, realized_pnl, fees_krw, trades,
-                             last_price, last_bar_ts, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                             last_price, last_bar_ts, cost_krw, entered_ts, partial_taken, cooldown_until, exit_plan,
+                             unrealized_pnl, exposure_krw, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, now())
 ON CONFLICT (market) DO UPDATE SET
     volume = EXCLUDED.volume, avg_price = EXCLUDED.avg_price, entry_fee_krw = EXCLUDED.entry_fee_krw,
     max_price = EXCLUDED.max_price, realized_pnl = EXCLUDED.realized_pnl, fees_krw = EXCLUDED.fees_krw,
     trades = EXCLUDED.trades, last_price = EXCLUDED.last_price, last_bar_ts = EXCLUDED.last_bar_ts,
-    updated_at = now()
+    cost_krw = EXCLUDED.cost_krw, entered_ts = EXCLUDED.entered_ts, partial_taken = EXCLUDED.partial_taken,
+    cooldown_until = EXCLUDED.cooldown_until, exit_plan = EXCLUDED.exit_plan,
+    unrealized_pnl = EXCLUDED.unrealized_pnl, exposure_krw = EXCLUDED.exposure_krw, updated_at = now()
+"""
+
+_TRADE = """
+INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason, bar_ts, source,
+                          intent, origin, fill_ts, signal_price, market_price, position_volume)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+"""
+
+_ORDER = """
+INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
+                          amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+"""
+
+_MARK = """
+INSERT INTO paper_marks (market, ts, price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (market, ts) DO UPDATE SET
+    price = EXCLUDED.price, volume = EXCLUDED.volume, realized_pnl = EXCLUDED.realized_pnl,
+    unrealized_pnl = EXCLUDED.unrealized_pnl, fees_krw = EXCLUDED.fees_krw, exposure_krw = EXCLUDED.exposure_krw
 """
 
 
-def save(cur: psycopg.Cursor, fills: Iterable[Fill], positions: Iterable[Position]) -> list[int]:
-    """Insert fills and upsert positions; returns the new paper trade ids."""
+def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position]) -> list[int]:
+    """Record one ``apply`` (positions: those of ``changes.markets``); returns the new paper trade ids."""
     ids: list[int] = []
-    for f in fills:
-        cur.execute(
-            "INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason,"
-            " bar_ts, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason,
-             datetime.fromtimestamp(f.bar_ts, UTC), f.source),
-        )
+    trade_id: dict[int, int] = {}
+    for f in changes.fills:
+        cur.execute(_TRADE, (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason,
+                             _ts(f.bar_ts), f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price,
+                             f.market_price, f.position_volume))
         row = cur.fetchone()
         assert row is not None
         ids.append(int(row[0]))
-    rows = [
-        (p.market, p.volume, p.avg_price, p.entry_fee_krw, p.max_price, p.realized_pnl, p.fees_krw, p.trades,
-         p.last_price, None if p.last_bar_ts is None else datetime.fromtimestamp(p.last_bar_ts, UTC))
-        for p in positions
-    ]
-    if rows:
-        cur.executemany(_POSITION, rows)
+        trade_id[id(f)] = ids[-1]
+    positions = list(positions)
+    if positions:
+        cur.executemany(_POSITION, [_position_row(p) for p in positions])
+        cur.execute("DELETE FROM paper_orders WHERE status = 'pending' AND market = ANY(%s)",
+                    ([p.market for p in positions],))
+    orders = [_order_row(r.order, r.status, r.ts, r.note or None, None if r.fill is None else trade_id[id(r.fill)])
+              for r in changes.resolved]
+    orders += [_order_row(o, "pending", None, None, None) for p in positions for o in p.pending]
+    if orders:
+        cur.executemany(_ORDER, orders)
+    if changes.marks:
+        cur.executemany(_MARK, [(m.market, _ts(m.ts), m.price, m.volume, m.realized_pnl, m.unrealized_pnl,
+                                 m.fees_krw, m.exposure_krw) for m in changes.marks.values()])
     if ids:
         cur.execute(f"NOTIFY {PAPER_TRADES}")
     return ids
 
 
 def load_positions(conn: psycopg.Connection) -> dict[str, Position]:
-    """Every persisted position (restored on start)."""
+    """Every persisted position with its queued orders (restored on start)."""
+    pending: dict[str, list[Order]] = {}
+    for r in conn.execute(
+        "SELECT market, intent, origin, reason, bar_ts, timeframe_s, signal_price, decided_ts, amount_krw, fraction,"
+        " once, exit_plan FROM paper_orders WHERE status = 'pending' ORDER BY id"
+    ).fetchall():
+        pending.setdefault(r[0], []).append(Order(
+            market=r[0], kind=SignalKind(r[1]), origin=r[2], reason=r[3], bar_ts=_epoch(r[4]), timeframe_s=r[5],
+            signal_price=r[6], decided_ts=_epoch(r[7]), amount_krw=r[8], fraction=r[9], once=r[10],
+            exit_plan=plan_from_json(r[11]),
+        ))
     rows = conn.execute(
         "SELECT market, volume, avg_price, entry_fee_krw, max_price, realized_pnl, fees_krw, trades, last_price,"
-        " last_bar_ts FROM paper_positions"
+        " last_bar_ts, cost_krw, entered_ts, partial_taken, cooldown_until, exit_plan FROM paper_positions"
     ).fetchall()
     return {
         r[0]: Position(
             market=r[0], volume=r[1], avg_price=r[2], entry_fee_krw=r[3], max_price=r[4], realized_pnl=r[5],
-            fees_krw=r[6], trades=r[7], last_price=r[8], last_bar_ts=None if r[9] is None else int(r[9].timestamp()),
+            fees_krw=r[6], trades=r[7], last_price=r[8], last_bar_ts=_epoch_or_none(r[9]), cost_krw=r[10],
+            entered_ts=_epoch_or_none(r[11]), partial_taken=r[12], cooldown_until=_epoch_or_none(r[13]),
+            exit_plan=plan_from_json(r[14]), pending=tuple(pending.get(r[0], ())),
         )
         for r in rows
     }
+
+
+def processed_marks(conn: psycopg.Connection) -> dict[str, int]:
+    """Per market, the last 1-second bar the paper stage has processed (epoch seconds)."""
+    rows = conn.execute("SELECT market, extract(epoch FROM last_bar_ts)::bigint FROM paper_positions"
+                        " WHERE last_bar_ts IS NOT NULL").fetchall()
+    return {m: int(ts) for m, ts in rows}
+
+
+def set_capital(conn: psycopg.Connection, capital_krw: Decimal) -> None:
+    """Record the paper account's starting capital (``paper_totals`` computes equity from it)."""
+    conn.execute("INSERT INTO paper_account (id, capital_krw) VALUES (true, %s) ON CONFLICT (id) DO UPDATE"
+                 " SET capital_krw = EXCLUDED.capital_krw, updated_at = now()", (capital_krw,))
+
+
+def warmup_window_start(conn: psycopg.Connection, market: str, upto_ts: int, period_s: int,
+                        windows: int) -> tuple[int | None, bool]:
+    """Where a ``period_s`` strategy's warm-up starts: the open of the ``windows``-th most recent
+    ``period_s`` window holding stored 1-second bars at or before ``upto_ts``, and whether older
+    bars exist (then that window was observed from its start). ``(None, False)``: no bars at all.
+
+    Reads ``market_1s`` (the strategy's warm-up is the only reader that needs whole windows),
+    one backward index probe per window (a loose index scan), however long the history.
+    """
+    rows = conn.execute(
+        """
+        WITH RECURSIVE w (start, n) AS (
+            SELECT (extract(epoch FROM max(ts))::bigint / %(p)s) * %(p)s, 1
+            FROM market_1s WHERE market = %(m)s AND ts <= %(upto)s
+          UNION ALL
+            SELECT (SELECT (extract(epoch FROM max(b.ts))::bigint / %(p)s) * %(p)s FROM market_1s b
+                    WHERE b.market = %(m)s AND b.ts < to_timestamp(w.start)), w.n + 1
+            FROM w WHERE w.start IS NOT NULL AND w.n <= %(windows)s
+        )
+        SELECT start FROM w WHERE start IS NOT NULL ORDER BY n
+        """,
+        {"p": period_s, "m": market, "upto": _ts(upto_ts), "windows": windows},
+    ).fetchall()
+    if not rows:
+        return None, False
+    if len(rows) > windows:
+        return int(rows[windows - 1][0]), True
+    return int(rows[-1][0]), False
+
+
+def plan_to_json(plan: ExitPlan | None) -> str | None:
+    if plan is None:
+        return None
+    fields: dict[str, Any] = {name: getattr(plan, name) for name in plan.__dataclass_fields__}
+    return orjson.dumps({k: (str(v) if isinstance(v, Decimal) else v) for k, v in fields.items()}).decode()
+
+
+def plan_from_json(value: dict[str, Any] | None) -> ExitPlan | None:
+    if value is None:
+        return None
+    decimals = {"take_profit_bps", "stop_loss_bps", "trailing_stop_bps", "trailing_activation_bps",
+                "partial_take_profit_bps", "partial_fraction"}
+    return ExitPlan(**{k: (Decimal(v) if k in decimals and v is not None else v) for k, v in value.items()})
+
+
+def _position_row(p: Position) -> tuple[Any, ...]:
+    return (p.market, p.volume, p.avg_price, p.entry_fee_krw, p.max_price, p.realized_pnl, p.fees_krw, p.trades,
+            p.last_price, _ts_or_none(p.last_bar_ts), p.cost_krw, _ts_or_none(p.entered_ts), p.partial_taken,
+            _ts_or_none(p.cooldown_until), plan_to_json(p.exit_plan), p.unrealized_pnl, p.exposure_krw)
+
+
+def _order_row(o: Order, status: str, resolved_ts: int | None, note: str | None,
+               paper_trade_id: int | None) -> tuple[Any, ...]:
+    return (o.market, o.kind.value, o.origin, status, o.reason, _ts(o.bar_ts), o.timeframe_s, o.signal_price,
+            _ts(o.decided_ts), o.amount_krw, o.fraction, o.once, plan_to_json(o.exit_plan), _ts_or_none(resolved_ts),
+            note, paper_trade_id)
+
+
+def _ts(epoch_s: int) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+def _ts_or_none(epoch_s: int | None) -> datetime | None:
+    return None if epoch_s is None else _ts(epoch_s)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _epoch_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else _epoch(moment)

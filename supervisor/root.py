@@ -59,8 +59,8 @@ NODES: tuple[tuple[str, Strategy], ...] = (
     ("market", Strategy.REST_FOR_ONE),
 )
 
-SANDBOX_TABLES = ("order_attempts", "paper_trades", "paper_positions", "consumer_cursors", "feed_offsets",
-                  "market_1s")
+SANDBOX_TABLES = ("order_attempts", "paper_orders", "paper_marks", "paper_trades", "paper_positions",
+                  "feed_offsets", "market_1s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,9 +99,10 @@ def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
 
 
 def reset_sandbox(conn: psycopg.Connection) -> None:
-    """Forget the sandbox's progress: bars, offsets, paper trades, attempts, cursors."""
-    with translated():
+    """Forget the sandbox's progress: bars, offsets, paper book, attempts and the execution cursor."""
+    with translated(), conn.transaction():
         conn.execute(f"TRUNCATE {', '.join(SANDBOX_TABLES)} RESTART IDENTITY CASCADE")
+        conn.execute("DELETE FROM consumer_cursors WHERE consumer = %s", (EXECUTION_CONSUMER,))
 
 
 class _Root:

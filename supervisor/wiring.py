@@ -98,7 +98,8 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
     return [
         ChildSpec(id="paper", shutdown=shutdown, start=actor_child(
             PaperActor, board=board, order_krw=settings.paper.order_krw, fee_rate=settings.paper.fee_rate,
-            db_url=db_url, on_drained=on_drained)),
+            slippage_bps=settings.paper.slippage_bps, cooldown_s=int(settings.paper.cooldown_s),
+            capital_krw=settings.paper.capital_krw, db_url=db_url, on_drained=on_drained)),
         ChildSpec(id="strategy", shutdown=shutdown, start=actor_child(
             StrategyActor, board=board, factory=factory, db_url=db_url, peers=peers)),
         ChildSpec(id="bar", shutdown=shutdown, start=actor_child(
