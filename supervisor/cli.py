@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     record.add_parser(sub)
     watchdog.add_parser(sub)
+    sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
+                   add_help=False)
     return parser
 
 
@@ -82,6 +84,11 @@ def overrides_from(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:  # the simulated Upbit has its own flags (and needs no settings)
+        from upbit_sim import sim_main
+
+        return sim_main(argv[1:], out, prog="python -m supervisor sim")
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(env_file=args.env_file, overrides=overrides_from(args))
