@@ -10,6 +10,8 @@ Nothing here reads the environment or a file; these are pure functions.
 
 from __future__ import annotations
 
+import ipaddress
+
 import json
 import keyword
 import math
@@ -258,6 +260,25 @@ def markets(raw: str) -> tuple[str, ...]:
         msg = f"{', '.join(duplicates)} listed more than once; allowed: {allowed}"
         raise InvalidValueError(msg)
     return tuple(items)
+
+
+def port(raw: str) -> int:
+    """A TCP port, 0 to 65535 (0 = off, where the setting says so)."""
+    value = non_negative_int(raw)
+    if value > 65535:
+        raise InvalidValueError("out of range; allowed: a port from 0 to 65535")
+    return value
+
+
+def host(raw: str) -> str:
+    """A bind address: an IP address or a host name."""
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?", raw):
+            raise InvalidValueError("not an address; allowed: an IP address such as 127.0.0.1, or a host name") \
+                from None
+    return raw
 
 
 def http_url(raw: str) -> str:

@@ -105,6 +105,12 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(name="LOG_LEVEL", default="INFO", help="DEBUG | INFO | WARNING | ERROR"),
     SettingSpec(name="STATUS_INTERVAL_S", default="5", help="seconds between status log lines"),
+    SettingSpec(name="DASHBOARD_PORT", default="8765", help="status dashboard port, 0 = no dashboard"),
+    SettingSpec(
+        name="DASHBOARD_HOST",
+        default="127.0.0.1",
+        help="dashboard bind address; anything but loopback exposes an unauthenticated read-only page",
+    ),
     SettingSpec(
         name="DATABASE_URL",
         default="",
@@ -361,6 +367,8 @@ class Settings:
     trade_mode: TradeMode  # TRADE_MODE
     log_level: LogLevel  # LOG_LEVEL
     status_interval_s: float  # STATUS_INTERVAL_S
+    dashboard_port: int = 8765  # DASHBOARD_PORT; 0 = no dashboard
+    dashboard_host: str = "127.0.0.1"  # DASHBOARD_HOST
     database: DatabaseSettings
     feed: FeedSettings
     replay: ReplaySettings
@@ -410,6 +418,8 @@ class Settings:
             "TRADE_MODE": self.trade_mode,
             "LOG_LEVEL": self.log_level,
             "STATUS_INTERVAL_S": self.status_interval_s,
+            "DASHBOARD_PORT": self.dashboard_port,
+            "DASHBOARD_HOST": self.dashboard_host,
             "DATABASE_URL": self.database.url,
             "EMBEDDED_PG_DIR": self.database.embedded_pg_dir,
             "FEED_SOURCE": self.feed.source,
@@ -650,6 +660,8 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     trade_mode = c.required("TRADE_MODE", _trade_mode)
     log_level = c.required("LOG_LEVEL", _level)
     status_interval_s = c.required("STATUS_INTERVAL_S", parsing.positive_float)
+    dashboard_port = c.required("DASHBOARD_PORT", parsing.port)
+    dashboard_host = c.required("DASHBOARD_HOST", parsing.host)
 
     db_url = c.optional("DATABASE_URL", parsing.database_url)
     pg_dir = c.required("EMBEDDED_PG_DIR", parsing.path)
@@ -730,6 +742,8 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         trade_mode=trade_mode,
         log_level=log_level,
         status_interval_s=status_interval_s,
+        dashboard_port=dashboard_port,
+        dashboard_host=dashboard_host,
         database=DatabaseSettings(url=db_url, embedded_pg_dir=pg_dir),
         feed=feed,
         replay=replay,

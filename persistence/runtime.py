@@ -28,6 +28,7 @@ def system_lock_holder(conn: psycopg.Connection) -> int | None:
     """Backend pid of the connection that holds the system lock, or None if no system runs."""
     row = conn.execute(
         "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
         (SYSTEM_LOCK_KEY,),
     ).fetchone()

@@ -24,7 +24,8 @@ from typing import TextIO
 
 import psycopg
 
-from config import Settings
+from config import SecretFilter, Settings
+from dashboard import DashboardServer
 from persistence import alerts, cursors, embedded, runtime
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
@@ -158,6 +159,7 @@ class _Root:
                            text=f"system starting: {describe_mode(self.settings)}")
         previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         status = StatusLine(out=self.out)
+        dashboard = self._start_dashboard()
         try:
             try:
                 self.sup.start()
@@ -173,27 +175,46 @@ class _Root:
                 log.info("stopping nodes in reverse start order")
                 self.sup.stop()
             self._final(status)
+            if dashboard is not None:
+                dashboard.stop()
         if self.gave_up.is_set():
             log.critical("root supervisor gave up: restart intensity exceeded (%d in %.0f s)",
                          self.settings.supervision.root_intensity, self.settings.supervision.root_period_s)
             return EXIT_FAILED
         return EXIT_OK
 
+    def _start_dashboard(self) -> DashboardServer | None:
+        """The read-only status page; trading never depends on it, so a taken port is an alert, not a stop."""
+        if not self.settings.dashboard_port:
+            return None
+        dashboard = DashboardServer(self.db_url, host=self.settings.dashboard_host, port=self.settings.dashboard_port,
+                                    redact=SecretFilter(self.settings).redact)
+        try:
+            dashboard.start()
+        except OSError as exc:
+            log.error("dashboard not started on %s:%s: %s", self.settings.dashboard_host,
+                      self.settings.dashboard_port, exc)
+            with translated():
+                alerts.enqueue(self.conn, kind="dashboard", level="warning", text=f"dashboard not started: {exc}")
+            return None
+        print(f"dashboard: {dashboard.url}", file=self.out, flush=True)
+        return dashboard
+
     def _serve(self, status: StatusLine) -> None:
         next_status = time.monotonic() + self.settings.status_interval_s
         while not self.stop.is_set() and not self.gave_up.is_set():
             self.stop.wait(0.2)
             try:
-                children = self.sup.which_children(timeout=5)
-            except SupervisorError as exc:  # busy restarting a node, or terminated: the loop decides
+                children: list[ChildInfo] | None = self.sup.which_children(timeout=1)
+            except SupervisorError as exc:  # busy restarting a node, or terminated: keep the heartbeat going
                 log.debug("root supervisor did not answer: %s", exc)
-                continue
+                children = None
             try:
                 with translated():
                     self._heartbeat(children)
-                    if self.options.progress is not None:
-                        self.options.progress(_feed_offset(self.conn))
-                    if self.options.status_line and time.monotonic() >= next_status:
+                    if children is None:
+                        continue
+                    if time.monotonic() >= next_status:
                         status.print(self.conn, [(c.id, _state(c)) for c in children])
                         next_status = time.monotonic() + self.settings.status_interval_s
                     self.commands.handle_pending(self.conn)
@@ -245,7 +266,8 @@ class _Root:
             with translated():
                 runtime.upsert_node(self.conn, node="root", pid=os.getpid(),
                                     state="gave_up" if self.gave_up.is_set() else "stopped",
-                                    incarnation=1, restarts=0, started_at=self.started_at)
+                                    incarnation=1, restarts=0, started_at=self.started_at,
+                                    detail={"mode": describe_mode(self.settings)})
                 if self.options.status_line:
                     status.print(self.conn, [(name, "gave_up" if self.gave_up.is_set() else "stopped")
                                              for name, _s in NODES], final=True)
@@ -318,9 +340,17 @@ class _Root:
             node.started_at = event.at
             node.incarnation = event.incarnation or node.incarnation
             node.last_exit = ""
+            handle = self.sup.lookup(event.child_id)  # a table read: safe on the supervisor's thread
+            pid = handle.describe().get("pid") if isinstance(handle, ProcessHandle) else None
+            runtime.upsert_node(conn, node=event.child_id, pid=pid, state="running", incarnation=node.incarnation,
+                                restarts=node.restarts, started_at=node.started_at)
         elif event.kind is EventKind.EXITED:
             node.started_at = None
             node.last_exit = str(event.reason or "")
+            # at once, not at the next heartbeat: the root may be busy restarting it for a while
+            runtime.upsert_node(conn, node=event.child_id, pid=None, state="down",
+                                incarnation=event.incarnation or node.incarnation, restarts=node.restarts,
+                                started_at=None, detail={"last_exit": node.last_exit})
             if event.reason is not None and event.reason.abnormal:
                 alerts.enqueue(conn, kind="node_exit", level="warning",
                                text=f"node {event.child_id} (incarnation {event.incarnation}) exited: {event.reason}")

@@ -35,7 +35,7 @@ BUSY_STRATEGY = '{"window": 5, "entry_bps": 0, "exit_bps": 0}'
 def base_env(db_url: str | None, workdir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UPBIT_", "TELEGRAM_", "REPLAY_", "DATABASE_"))}
     env.update({"LOG_LEVEL": "INFO", "STATUS_INTERVAL_S": "1", "EMBEDDED_PG_DIR": str(workdir / "pgdata"),
-                "PYTHONUNBUFFERED": "1"})
+                "PYTHONUNBUFFERED": "1", "DASHBOARD_PORT": "0"})
     if db_url is not None:
         env["DATABASE_URL"] = db_url
     env.update(extra)
