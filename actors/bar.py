@@ -11,12 +11,15 @@ downstream stages ignore bars they have already seen, so nothing counts twice.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from actors.node_actor import NodeActor
-from actors.messages import BarsClosed, ClockTicked, Drained, ReplayFinished, TradesReceived
+from actors.messages import Bar, BarsClosed, ClockTicked, Drained, GapDetected, ReplayFinished, TradesReceived
 from actors.peers import Peers
 from market.bars import BarAggregator
+from persistence import alerts
 from persistence import bars as bars_repo
 from persistence.db import connect
 from persistence.errors import translated
@@ -38,7 +41,8 @@ class BarActor(NodeActor):
         self.conn = None
         self.agg = BarAggregator(grace_ms=grace_ms)
         self.last_seen: dict[str, int] = {}
-        self.counters.update(bars=0, trades=0, late_trades=0, skipped=0)
+        self.gaps: dict[str, list[tuple[int, int]]] = {}
+        self.counters.update(bars=0, trades=0, late_trades=0, skipped=0, gaps=0)
 
     def setup(self) -> None:
         super().setup()
@@ -79,15 +83,36 @@ class BarActor(NodeActor):
             self._emit(closed)
         elif isinstance(message, ClockTicked):
             self._emit(self.agg.tick(message.now_ms))
+        elif isinstance(message, GapDetected):
+            self._gap(message)
         elif isinstance(message, ReplayFinished):
             self._emit(self.agg.flush(), force=True)
             self.peers.tell("strategy", Drained(last_offset=message.last_offset))
         else:
             super().handle(message)
 
+    def _gap(self, gap: GapDetected) -> None:
+        """Record an unrecoverable gap; its bars, stored and still to come, are incomplete."""
+        assert self.conn is not None
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            marked = bars_repo.record_gap(cur, market=gap.market, from_ms=gap.from_ms, until_ms=gap.until_ms,
+                                          reason=gap.reason)
+            alerts.enqueue(cur, kind="feed_gap", level="warning",
+                           text=f"{gap.market}: trades between {_utc(gap.from_ms)} and {_utc(gap.until_ms)} could not "
+                                f"be recovered ({gap.reason}); {marked} stored bars marked incomplete")
+        self.gaps.setdefault(gap.market, []).append((gap.from_ms // 1000, gap.until_ms // 1000))
+        self.counters["gaps"] += 1
+
+    def _mark(self, closed: list[Bar]) -> list[Bar]:
+        if not self.gaps:
+            return closed
+        return [replace(b, incomplete=True) if any(lo <= b.ts <= hi for lo, hi in self.gaps.get(b.market, ()))
+                else b for b in closed]
+
     def _emit(self, closed: list, *, force: bool = False) -> None:
         if not closed and not force:
             return
+        closed = self._mark(closed)
         assert self.conn is not None
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
             bars_repo.save_bars(cur, closed, self.feed, self.agg.applied_offsets(), self.agg.closed_through())
@@ -100,3 +125,7 @@ class BarActor(NodeActor):
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

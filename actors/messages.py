@@ -31,6 +31,7 @@ class TradeSource(str, Enum):
     LIVE = "live"  # the live Upbit WebSocket
     CAPTURE = "capture"  # real recorded Upbit WebSocket frames, replayed as-is
     CANDLES = "candles-derived"  # synthesised from real 1-minute candles (see market/candles.py)
+    FILE = "file"  # a trade file of the user's own (see market/trades_file.py)
 
 
 @dataclass(**_FROZEN)
@@ -97,6 +98,17 @@ class ClockTicked:
     """Event raised when (replay or wall) time moved on with no trade: closes due bars."""
 
     now_ms: int
+
+
+@dataclass(**_FROZEN)
+class GapDetected:
+    """Event raised when a live feed could not recover a market's trades over a span of time:
+    every bar with ``from_ms`` ≤ ts·1000 < ``until_ms`` is incomplete (see ``market.gaps``)."""
+
+    market: str
+    from_ms: int
+    until_ms: int
+    reason: str
 
 
 @dataclass(**_FROZEN)

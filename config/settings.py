@@ -133,6 +133,11 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         help="Upbit public WebSocket URL",
     ),
     SettingSpec(
+        name="UPBIT_REST_URL",
+        default="https://api.upbit.com",
+        help="Upbit REST base URL (the live feed backfills missed trades from it)",
+    ),
+    SettingSpec(
         name="MARKETS",
         default="",
         help="comma-separated markets; empty = all in the recording; required for upbit",
@@ -232,6 +237,7 @@ class FeedSettings:
 
     source: FeedSource  # FEED_SOURCE
     upbit_ws_url: str  # UPBIT_WS_URL
+    upbit_rest_url: str = "https://api.upbit.com"  # UPBIT_REST_URL
     markets: tuple[str, ...]  # MARKETS; () = every market in the recording (replay only)
 
     def __post_init__(self) -> None:
@@ -424,6 +430,7 @@ class Settings:
             "EMBEDDED_PG_DIR": self.database.embedded_pg_dir,
             "FEED_SOURCE": self.feed.source,
             "UPBIT_WS_URL": self.feed.upbit_ws_url,
+            "UPBIT_REST_URL": self.feed.upbit_rest_url,
             "MARKETS": self.feed.markets,
             "REPLAY_SOURCE": self.replay.source,
             "REPLAY_FILE": self.replay.file,
@@ -668,6 +675,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
 
     feed_source = c.required("FEED_SOURCE", parsing.choice(FeedSource))
     ws_url = c.required("UPBIT_WS_URL", parsing.websocket_url)
+    rest_url = c.required("UPBIT_REST_URL", parsing.http_url)
     markets = c.optional("MARKETS", parsing.markets) or ()
 
     replay_source = c.required("REPLAY_SOURCE", parsing.choice(ReplaySource))
@@ -718,7 +726,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
 
     feed = c.group(
         ("FEED_SOURCE", "MARKETS"),
-        lambda: FeedSettings(source=feed_source, upbit_ws_url=ws_url, markets=markets),
+        lambda: FeedSettings(source=feed_source, upbit_ws_url=ws_url, upbit_rest_url=rest_url, markets=markets),
     )
     replay = c.group(
         ("REPLAY_FROM", "REPLAY_UNTIL"),

@@ -1,10 +1,13 @@
 """Recordings of real Upbit market data, and the pacer that replays them against a wall clock.
 
-:class:`Recording` is one view over the two kinds of recorded data shipped in ``data/upbit``:
+:class:`Recording` is one view over the kinds of recorded data the replay understands:
 
 - ``CAPTURE``: real WebSocket frames (cryptofeed captures, :mod:`market.capture`), replayed as
-  recorded, out-of-order deliveries included;
-- ``CANDLES``: real 1-minute candles expanded into synthetic trades (:mod:`market.candles`).
+  recorded, out-of-order deliveries included — the shipped captures and ``record``'s output;
+- ``CANDLES``: real 1-minute candles expanded into synthetic trades (:mod:`market.candles`). A
+  candle file does not say its market: it is taken from the file name (``krw-eth-1m-….csv`` is
+  KRW-ETH, see :func:`candle_market_from_name`), KRW-BTC when the name does not say;
+- ``TRADES``: a trade file of the user's own, CSV or JSON Lines (:mod:`market.trades_file`).
 
 A recording **streams**: :meth:`Recording.trades` is a generator that holds at most one candle's
 (or one frame's) trades at a time, so the 420,800 trades of the candle year never sit in memory
@@ -21,6 +24,7 @@ given speed, compressing long holes in the recording. It never reads a clock its
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -31,6 +35,7 @@ from typing import Final
 from actors.messages import Trade, TradeSource
 from market import candles as candle_source
 from market import capture as capture_source
+from market import trades_file as trades_source
 
 __all__ = [
     "BUNDLED_DATA_DIR",
@@ -40,6 +45,7 @@ __all__ = [
     "Recording",
     "RecordingKind",
     "ReplayPacer",
+    "candle_market_from_name",
 ]
 
 #: The recorded data shipped with the product (see ``data/upbit/PROVENANCE.md``).
@@ -50,6 +56,8 @@ CAPTURE_2021_04_05: Final = BUNDLED_DATA_DIR / "upbit-ws-2021-04-05-2min.capture
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
+_DEFAULT_CANDLE_MARKET: Final = "KRW-BTC"
+_CANDLE_NAME: Final = re.compile(r"(krw|btc|usdt)-([a-z0-9]+)-1m")
 
 
 class RecordingKind(str, Enum):
@@ -57,13 +65,14 @@ class RecordingKind(str, Enum):
 
     CAPTURE = "capture"  # cryptofeed raw WebSocket capture
     CANDLES = "candles"  # 1-minute candle CSV(.gz), expanded into synthetic trades
+    TRADES = "trades"  # a trade file: CSV or JSON Lines (market.trades_file)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recording:
     """A streamed, resumable, sliceable sequence of recorded trades (see the module docstring).
 
-    Build one with :meth:`capture`, :meth:`candles` or :meth:`open`; restrict it with
+    Build one with :meth:`capture`, :meth:`candles`, :meth:`trades_file` or :meth:`open`; restrict it with
     :meth:`between` and :meth:`only`. Instances are immutable and cheap; nothing is read until
     :meth:`trades` or :meth:`total` is called.
     """
@@ -97,11 +106,24 @@ class Recording:
         return cls(path=Path(path), kind=RecordingKind.CANDLES, candle_market=market)
 
     @classmethod
-    def open(cls, path: str | Path, *, candle_market: str = "KRW-BTC") -> Recording:
-        """Open ``path`` by its name: ``.csv``/``.csv.gz`` are candles, anything else a capture."""
+    def trades_file(cls, path: str | Path) -> Recording:
+        """Open a trade file (CSV or JSON Lines, :mod:`market.trades_file`)."""
+        return cls(path=Path(path), kind=RecordingKind.TRADES)
+
+    @classmethod
+    def open(cls, path: str | Path, *, candle_market: str | None = None) -> Recording:
+        """Open ``path`` by its name and header.
+
+        ``.jsonl``/``.ndjson`` (optionally ``.gz``) are trade files; ``.csv``/``.csv.gz`` are
+        trade files when their header names ``market``, ``price`` and ``side``, candles
+        otherwise (of ``candle_market``, or the market the file name says); anything else is a
+        capture.
+        """
         path = Path(path)
+        if trades_source.is_trades_file(path):
+            return cls.trades_file(path)
         if path.name.endswith((".csv", ".csv.gz")):
-            return cls.candles(path, market=candle_market)
+            return cls.candles(path, market=candle_market or candle_market_from_name(path))
         return cls.capture(path)
 
     def between(self, from_ts: datetime | None = None, until_ts: datetime | None = None) -> Recording:
@@ -117,13 +139,15 @@ class Recording:
     @property
     def source(self) -> TradeSource:
         """The source every trade of this recording carries."""
-        return TradeSource.CAPTURE if self.kind is RecordingKind.CAPTURE else TradeSource.CANDLES
+        if self.kind is RecordingKind.CANDLES:
+            return TradeSource.CANDLES
+        return TradeSource.CAPTURE if self.kind is RecordingKind.CAPTURE else trades_source.SOURCE
 
     def trades(self, start_offset: int = 0) -> Iterator[Trade]:
         """Stream the trades in recording order, starting at the first offset >= ``start_offset``.
 
         Raises:
-            CaptureError, CandleError: the file has a bad line (file and line named).
+            CaptureError, CandleError, TradesFileError: the file has a bad line (file and line named).
             OSError: the file cannot be read.
 
         """
@@ -138,7 +162,8 @@ class Recording:
             )
             return
         markets = self.markets
-        for trade in capture_source.read_trades(self.path, start_offset=start_offset):
+        read = capture_source.read_trades if self.kind is RecordingKind.CAPTURE else trades_source.read_trades
+        for trade in read(self.path, start_offset=start_offset):
             if markets is not None and trade.market not in markets:
                 continue
             if (from_ms is not None and trade.ts_ms < from_ms) or (until_ms is not None and trade.ts_ms >= until_ms):
@@ -162,7 +187,7 @@ class Recording:
         """How many trades :meth:`trades` yields from offset 0; computed once, then cached.
 
         Cheap: for candles, one decompression pass reading only timestamps (~0.1 s for the year);
-        for captures, one pass over the (small) file.
+        for captures and trade files, one pass over the file.
         """
         cached = self._total_cache.get("total")
         if cached is not None:
@@ -180,6 +205,16 @@ class Recording:
 
     def _window_ms(self) -> tuple[int | None, int | None]:
         return _to_ms(self.from_ts), _to_ms(self.until_ts)
+
+
+def candle_market_from_name(path: str | Path) -> str:
+    """The market a candle file's name says (``krw-eth-1m-candles.csv`` → ``KRW-ETH``), else KRW-BTC.
+
+    The name must start with ``<quote>-<base>-1m`` where the quote currency is one of Upbit's
+    (KRW, BTC, USDT), as the shipped ``krw-btc-1m-candles-….csv.gz`` does.
+    """
+    match = _CANDLE_NAME.match(Path(path).name.lower())
+    return f"{match[1]}-{match[2]}".upper() if match else _DEFAULT_CANDLE_MARKET
 
 
 def _to_ms(moment: datetime | None) -> int | None:

@@ -217,6 +217,7 @@ class UpbitTradeStream:
         ticket_factory: Callable[[], str] = lambda: str(uuid.uuid4()),
         on_state: Callable[[StreamState, str], None] | None = None,
         on_frame: Callable[[bytes], None] | None = None,
+        on_bad_frame: Callable[[str], None] | None = None,
     ) -> None:
         """Set up the stream; nothing connects before :meth:`run`.
 
@@ -252,6 +253,7 @@ class UpbitTradeStream:
         self._ticket_factory = ticket_factory
         self._on_state = on_state
         self._on_frame = on_frame
+        self._on_bad_frame = on_bad_frame
         self.attempts = 0
         self.sessions = 0
 
@@ -376,6 +378,9 @@ class UpbitTradeStream:
                 self._on_trades(batch)
             raise FeedRejected(f"{self._url}: {exc}") from exc
         except FrameError as exc:
+            if self._on_bad_frame is not None:
+                self._on_bad_frame(str(exc))
+                return
             if batch:  # deliver what was good before giving up
                 self._on_trades(batch)
             raise FeedProtocolError(f"{self._url}: {exc}") from exc

@@ -16,14 +16,15 @@ import psycopg
 from actors.messages import Bar, TradeSource
 
 _UPSERT = """
-INSERT INTO market_1s (market, ts, open, high, low, close, volume, trade_count, late_trades, source)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO market_1s (market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (market, ts) DO UPDATE SET
     high = GREATEST(market_1s.high, EXCLUDED.high),
     low = LEAST(market_1s.low, EXCLUDED.low),
     volume = market_1s.volume + EXCLUDED.volume,
     trade_count = market_1s.trade_count + EXCLUDED.trade_count,
-    late_trades = market_1s.late_trades + EXCLUDED.late_trades
+    late_trades = market_1s.late_trades + EXCLUDED.late_trades,
+    incomplete = market_1s.incomplete OR EXCLUDED.incomplete
 """
 
 _OFFSET = """
@@ -37,7 +38,8 @@ def save_bars(cur: psycopg.Cursor, bars: Iterable[Bar], feed: str, offsets: Mapp
               closed_through: Mapping[str, int] | None = None) -> None:
     """Upsert bars and set the feed's applied offsets (inside the caller's transaction)."""
     rows = [
-        (b.market, _ts(b.ts), b.open, b.high, b.low, b.close, b.volume, b.trade_count, b.late_trades, b.source.value)
+        (b.market, _ts(b.ts), b.open, b.high, b.low, b.close, b.volume, b.trade_count, b.late_trades, b.source.value,
+         b.incomplete)
         for b in bars
     ]
     if rows:
@@ -58,8 +60,8 @@ def load_offsets(conn: psycopg.Connection, feed: str) -> tuple[dict[str, int], d
 def bars_after(conn: psycopg.Connection, market: str, after_ts: int | None, limit: int = 10_000) -> list[Bar]:
     """Persisted bars of ``market`` newer than ``after_ts`` (epoch seconds), oldest first."""
     rows = conn.execute(
-        "SELECT market, ts, open, high, low, close, volume, trade_count, late_trades, source FROM market_1s"
-        " WHERE market = %s AND (%s::timestamptz IS NULL OR ts > %s::timestamptz) ORDER BY ts LIMIT %s",
+        "SELECT market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete"
+        " FROM market_1s WHERE market = %s AND (%s::timestamptz IS NULL OR ts > %s::timestamptz) ORDER BY ts LIMIT %s",
         (market, _ts_or_none(after_ts), _ts_or_none(after_ts), limit),
     ).fetchall()
     return [_bar(r) for r in rows]
@@ -68,8 +70,9 @@ def bars_after(conn: psycopg.Connection, market: str, after_ts: int | None, limi
 def last_bars(conn: psycopg.Connection, market: str, upto_ts: int | None, count: int) -> list[Bar]:
     """The ``count`` newest bars of ``market`` at or before ``upto_ts``, oldest first (warm-up)."""
     rows = conn.execute(
-        "SELECT market, ts, open, high, low, close, volume, trade_count, late_trades, source FROM market_1s"
-        " WHERE market = %s AND (%s::timestamptz IS NULL OR ts <= %s::timestamptz) ORDER BY ts DESC LIMIT %s",
+        "SELECT market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete"
+        " FROM market_1s WHERE market = %s AND (%s::timestamptz IS NULL OR ts <= %s::timestamptz)"
+        " ORDER BY ts DESC LIMIT %s",
         (market, _ts_or_none(upto_ts), _ts_or_none(upto_ts), count),
     ).fetchall()
     return [_bar(r) for r in reversed(rows)]
@@ -81,11 +84,23 @@ def markets(conn: psycopg.Connection) -> list[str]:
 
 
 def _bar(row: tuple) -> Bar:
-    market, ts, o, h, l, c, v, n, late, source = row
+    market, ts, o, h, l, c, v, n, late, source, incomplete = row
     return Bar(
         market=market, ts=int(ts.timestamp()), open=o, high=h, low=l, close=c, volume=v,
-        trade_count=n, late_trades=late, source=TradeSource(source),
+        trade_count=n, late_trades=late, source=TradeSource(source), incomplete=incomplete,
     )
+
+
+def record_gap(cur: psycopg.Cursor, *, market: str, from_ms: int, until_ms: int, reason: str) -> int:
+    """Record a gap and mark the stored bars inside it incomplete; how many bars were marked."""
+    start, end = datetime.fromtimestamp(from_ms / 1000, UTC), datetime.fromtimestamp(until_ms / 1000, UTC)
+    cur.execute("INSERT INTO feed_gaps (market, from_ts, until_ts, reason) VALUES (%s, %s, %s, %s)",
+                (market, start, end, reason))
+    # every second the gap touches, both ends included: each may be missing trades
+    cur.execute("UPDATE market_1s SET incomplete = true WHERE market = %s"
+                " AND ts >= date_trunc('second', %s::timestamptz) AND ts <= date_trunc('second', %s::timestamptz)",
+                (market, start, end))
+    return cur.rowcount
 
 
 def _ts(epoch_s: int) -> datetime:

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     watchdog.add_parser(sub)
     sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
                    add_help=False)
+    sub.add_parser("backtest", help="replay recorded data at full speed through the system and report; "
+                                    "see backtest --help", add_help=False)
     return parser
 
 
@@ -89,6 +91,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from upbit_sim import sim_main
 
         return sim_main(argv[1:], out, prog="python -m supervisor sim")
+    if argv[:1] == ["backtest"]:  # its own parser, settings and exit codes (backtest.command)
+        from backtest.command import backtest_main
+
+        return backtest_main(argv[1:], out=out)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(env_file=args.env_file, overrides=overrides_from(args))

@@ -54,6 +54,17 @@ class NodeChannel:
     def __init__(self, boot: NodeBoot) -> None:
         self._conn = boot.channel
         self._lock = threading.Lock()
+        self._ready = False
+        self._held: list[tuple[Any, ...]] = []  # sent before "ready": the root reads "ready" first
+
+    def ready(self) -> None:
+        """Report ready, then everything actors said while the node was starting."""
+        with self._lock:
+            self._ready = True
+            held, self._held = self._held, []
+        self.send("ready", os.getpid())
+        for message in held:
+            self.send(*message)
 
     def serve_requests(self, sup: Supervisor) -> threading.Thread:
         """Answer the root's requests in a daemon thread (``crash_actor``: a requested restart)."""
@@ -86,6 +97,9 @@ class NodeChannel:
 
     def send(self, *message: Any) -> None:
         with self._lock:
+            if not self._ready and message[0] != "ready":
+                self._held.append(message)
+                return
             try:
                 self._conn.send(message)
             except (BrokenPipeError, EOFError, OSError):
@@ -132,7 +146,7 @@ def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int
         sink.close()
         return EXIT_START_FAILED
     channel.serve_requests(sup)
-    channel.send("ready", os.getpid())
+    channel.ready()
     reporter = StatusReporter(payload.db_url, boot.node, sup, wired.board, interval_s=1.0)
     reporter.start()
     try:

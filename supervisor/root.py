@@ -214,7 +214,9 @@ class _Root:
                     self._heartbeat(children)
                     if children is None:
                         continue
-                    if time.monotonic() >= next_status:
+                    if self.options.progress is not None:
+                        self.options.progress(_feed_offset(self.conn))
+                    if self.options.status_line and time.monotonic() >= next_status:
                         status.print(self.conn, [(c.id, _state(c)) for c in children])
                         next_status = time.monotonic() + self.settings.status_interval_s
                     self.commands.handle_pending(self.conn)

@@ -25,6 +25,7 @@ from actors.strategy import StrategyActor
 from actors.telegram_commands import TelegramCommandActor
 from config import Settings
 from market.recording import Recording
+from exchange.rest import UpbitClient
 from notify.telegram import TelegramClient
 from supervisor.actor_child import actor_child, current_ref
 from supervisor.core import Supervisor
@@ -81,7 +82,8 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
     if settings.feed.source.value == "upbit":
         feed_name, grace_ms = LIVE_FEED, CLOSE_GRACE_MS
         feed_start = actor_child(LiveFeedActor, board=board, url=settings.feed.upbit_ws_url,
-                                 markets=settings.feed.markets, peers=peers)
+                                 markets=settings.feed.markets, peers=peers, db_url=db_url,
+                                 rest=UpbitClient(settings.feed.upbit_rest_url, access_key=None, secret_key=None))
     else:
         path = settings.replay.file or RECORDINGS[settings.replay.source.value]
         feed_name, grace_ms = replay_feed_name(path.name), 0
