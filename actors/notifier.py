@@ -10,7 +10,8 @@ Delivery never slows the pipeline: this actor lives in its own node, sends at mo
 group per wake-up (so a stop request waits for one message at most, and a burst drains through
 repeated self-wakes), respects Telegram's ``retry_after``, and stops calling while the client's
 circuit breaker is open. Bursts of one kind are grouped into one message (``notify.compose``).
-Without a Telegram token the log is the channel and alerts are marked sent once logged.
+Without a Telegram token the log is the channel and alerts are marked sent once logged. Kinds in
+``ALERTS_DISABLED`` and levels below ``ALERT_MIN_LEVEL`` are logged and marked ``suppressed``.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ class NotifierActor(WokenActor):
     channels = (ALERTS,)
     autocommit = True
 
-    def __init__(self, *, telegram: TelegramClient | None = None, chat_id: int | None = None, **kw: Any) -> None:
+    def __init__(self, *, telegram: TelegramClient | None = None, chat_id: int | None = None,
+                 min_level: str = "info", disabled_kinds: tuple[str, ...] = (), **kw: Any) -> None:
         super().__init__(**kw)
         self.telegram = telegram
         self.chat_id = chat_id
+        self.min_rank = alerts.LEVELS.index(min_level)
+        self.disabled_kinds = frozenset(disabled_kinds)
         self.logged_through = 0
         self.paused_until = 0.0
         self.outage = False
@@ -54,6 +58,11 @@ class NotifierActor(WokenActor):
         with translated():
             batch = alerts.unsent(conn, limit=200)
             self._log_new(batch)
+            muted = tuple(a.id for a in batch if a.kind in self.disabled_kinds
+                          or alerts.LEVELS.index(a.level) < self.min_rank)
+            if muted:  # recorded and logged, not sent (ALERT_MIN_LEVEL, ALERTS_DISABLED)
+                alerts.mark_sent_many(conn, muted, "suppressed")
+                batch = [a for a in batch if a.id not in set(muted)]
             if not batch:
                 return
             if self.telegram is None or self.chat_id is None:

@@ -262,6 +262,15 @@ def markets(raw: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def alert_kinds(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of alert kinds (lower-case words with underscores)."""
+    kinds = tuple(k.strip() for k in raw.split(",") if k.strip())
+    bad = [k for k in kinds if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", k)]
+    if bad:
+        raise InvalidValueError(f"not alert kinds: {', '.join(bad)}; allowed: e.g. paper_fill,control,node_exit")
+    return kinds
+
+
 def port(raw: str) -> int:
     """A TCP port, 0 to 65535 (0 = off, where the setting says so)."""
     value = non_negative_int(raw)

@@ -189,6 +189,16 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         name="TELEGRAM_CHAT_ID", default="", help="Telegram chat id; required with the token"
     ),
     SettingSpec(
+        name="ALERT_MIN_LEVEL",
+        default="info",
+        help="alerts below this level are recorded but not sent: info | warning | error | critical",
+    ),
+    SettingSpec(
+        name="ALERTS_DISABLED",
+        default="",
+        help="comma-separated alert kinds recorded but not sent, e.g. paper_fill,control",
+    ),
+    SettingSpec(
         name="TELEGRAM_API_URL",
         default="https://api.telegram.org",
         help="Telegram Bot API base URL (change only for a local Bot API server or tests)",
@@ -327,6 +337,8 @@ class TelegramSettings:
     bot_token: Secret | None  # TELEGRAM_BOT_TOKEN
     chat_id: int | None  # TELEGRAM_CHAT_ID
     api_url: str = "https://api.telegram.org"  # TELEGRAM_API_URL
+    min_level: str = "info"  # ALERT_MIN_LEVEL
+    disabled_kinds: tuple[str, ...] = ()  # ALERTS_DISABLED
 
     def __post_init__(self) -> None:
         """A token needs a chat, and a chat without a token would be silently ignored."""
@@ -450,6 +462,8 @@ class Settings:
             "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
             "TELEGRAM_CHAT_ID": self.telegram.chat_id,
             "TELEGRAM_API_URL": self.telegram.api_url,
+            "ALERT_MIN_LEVEL": self.telegram.min_level,
+            "ALERTS_DISABLED": self.telegram.disabled_kinds,
             "ROOT_INTENSITY": self.supervision.root_intensity,
             "ROOT_PERIOD_S": self.supervision.root_period_s,
             "NODE_INTENSITY": self.supervision.node_intensity,
@@ -715,6 +729,10 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     secret_key = c.optional("UPBIT_SECRET_KEY", parsing.api_key)
     bot_token = c.optional("TELEGRAM_BOT_TOKEN", parsing.telegram_token)
     telegram_api_url = c.required("TELEGRAM_API_URL", parsing.http_url)
+    alert_min_level = c.required(
+        "ALERT_MIN_LEVEL", parsing.matching(r"info|warning|error|critical", "info, warning, error or critical")
+    )
+    alerts_disabled = c.optional("ALERTS_DISABLED", parsing.alert_kinds) or ()
     chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.signed_int)
 
     root_intensity = c.required("ROOT_INTENSITY", parsing.non_negative_int)
@@ -741,7 +759,8 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     )
     telegram = c.group(
         ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
-        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, api_url=telegram_api_url),
+        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, api_url=telegram_api_url,
+                                 min_level=alert_min_level, disabled_kinds=alerts_disabled),
     )
     if c.problems or feed is None or replay is None or exchange is None or telegram is None:
         raise ConfigError(_in_spec_order(c.problems))

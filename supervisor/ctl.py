@@ -116,13 +116,47 @@ def status(settings: Settings, out: TextIO) -> int:
             nodes = runtime.read_nodes(conn)
             actors = runtime.read_actors(conn)
             switches = control.flags(conn)
+            summary = render_summary(conn)
     except DatabaseError as exc:
         print(f"the system is not reachable ({where}): {exc}", file=out)
         return EXIT_NOT_RUNNING
     out.write(render_status(nodes, actors, now=datetime.now(UTC)))
     on = [name for name in ("paused", "killswitch") if switches.get(name) is True]
     out.write(f"\nswitches: {', '.join(on) if on else 'none set (entries allowed, kill switch off)'}\n")
+    out.write(summary)
     return EXIT_OK
+
+
+def render_summary(conn: Any) -> str:
+    """Execution mode, feed freshness per market, the paper book."""
+    lines = ["execution: shadow (orders are recorded, never sent; paper trading)"]
+    feeds = conn.execute(
+        "SELECT market, max(ts), now() - max(ts), count(*) FILTER (WHERE incomplete) FROM market_1s"
+        " GROUP BY market ORDER BY market").fetchall()
+    stored = {a: n for a, n in conn.execute(
+        "SELECT actor, now() - updated_at FROM runtime_actors WHERE actor IN ('bar', 'feed')").fetchall()}
+    for market, last, age, incomplete in feeds:
+        lag = ("recording time: a replay" if age.total_seconds() > 86_400 else f"lag {_age_text(age)}")
+        lines.append(f"feed {market}: last bar {last.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} ({lag})"
+                     + (f", {incomplete} incomplete bars" if incomplete else ""))
+    if not feeds:
+        lines.append("feed: no bars yet")
+    if stored:
+        lines.append(f"bar actor reported {_age_text(stored.get('bar'))} ago")
+    book = conn.execute(
+        "SELECT market, volume, avg_price, last_price, realized_pnl, fees_krw FROM paper_positions ORDER BY market"
+    ).fetchall()
+    realised = sum((r[4] for r in book), 0)
+    fees = sum((r[5] for r in book), 0)
+    held = [f"{m} {v.normalize()} @ {a:,.0f} (last {last:,.0f})" for m, v, a, last, _r, _f in book if v > 0]
+    lines.append(f"paper: {'; '.join(held) or 'flat'} | realised PnL {realised:+,.0f} KRW, fees {fees:,.0f} KRW")
+    return "\n".join(lines) + "\n"
+
+
+def _age_text(age: Any) -> str:
+    if age is None:
+        return "-"
+    return str(timedelta(seconds=max(0, int(age.total_seconds()))))
 
 
 def render_status(nodes: list[dict[str, Any]], actors: list[dict[str, Any]], *, now: datetime) -> str:

@@ -26,7 +26,7 @@ import psycopg
 
 from config import SecretFilter, Settings
 from dashboard import DashboardServer
-from persistence import alerts, cursors, embedded, runtime
+from persistence import alerts, control, cursors, embedded, runtime
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
 from persistence.migrate import migrate
@@ -172,6 +172,7 @@ class _Root:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if self.sup.state not in {SupervisorState.STOPPED, SupervisorState.GAVE_UP}:
+                self._alert_stopping()
                 log.info("stopping nodes in reverse start order")
                 self.sup.stop()
             self._final(status)
@@ -220,6 +221,7 @@ class _Root:
                         status.print(self.conn, [(c.id, _state(c)) for c in children])
                         next_status = time.monotonic() + self.settings.status_interval_s
                     self.commands.handle_pending(self.conn)
+                    daily_summary(self.conn)
                     if self.options.exit_at_end and self.drained.is_set() and self._downstream_idle():
                         log.info("recording exhausted and everything downstream drained: stopping")
                         return
@@ -227,6 +229,15 @@ class _Root:
                 log.error("the root lost its database connection: %s", exc)
                 if not self._reconnect():
                     return
+
+    def _alert_stopping(self) -> None:
+        """Say why the system stops while the notifier still runs (undelivered: kept for the next start)."""
+        why = "the recording is exhausted" if self.drained.is_set() and self.options.exit_at_end else "asked to stop"
+        try:
+            with translated():
+                alerts.enqueue(self.conn, kind="system", level="info", text=f"system stopping: {why}")
+        except DatabaseError as exc:
+            log.error("could not record the stop alert: %s", exc)
 
     def _reconnect(self) -> bool:
         """Reconnect and take the system lock again; False if another system took it meanwhile."""
@@ -374,6 +385,36 @@ def _feed_offset(conn: psycopg.Connection) -> int:
     """The feed actor's last delivered offset as its node last reported it (-1: nothing yet)."""
     row = conn.execute("SELECT counters->>'offset' FROM runtime_actors WHERE actor = 'feed'").fetchone()
     return int(row[0]) if row and row[0] is not None else -1
+
+
+def daily_summary(conn: psycopg.Connection) -> bool:
+    """Once per UTC day, an alert summing up the last 24 hours; True when one was raised.
+
+    The day already summed up is a system flag, so restarts never send a second one; the first
+    day the system runs only records the date.
+    """
+    today = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date::text").fetchone()[0]
+    last = control.flags(conn).get("daily_summary_date")
+    if last == today:
+        return False
+    with conn.transaction():
+        control.set_flag(conn, "daily_summary_date", today, "root")
+        if last is None:
+            return False
+        trades = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE side = 'buy'), coalesce(sum(realized_pnl), 0),"
+            " coalesce(sum(fee_krw), 0) FROM paper_trades WHERE created_at > now() - interval '24 hours'").fetchone()
+        statuses = conn.execute("SELECT status, count(*) FROM order_attempts WHERE created_at > now() - interval"
+                                " '24 hours' GROUP BY status ORDER BY status").fetchall()
+        restarts = conn.execute("SELECT count(*) FROM supervisor_events WHERE kind = 'restarting'"
+                                " AND at > now() - interval '24 hours'").fetchone()[0]
+        held = conn.execute("SELECT market, volume FROM paper_positions WHERE volume > 0 ORDER BY market").fetchall()
+        text = (f"daily summary up to {today} 00:00 UTC: {trades[0]} paper trades ({trades[1]} entries), realised PnL "
+                f"{trades[2]:+,.0f} KRW, fees {trades[3]:,.0f} KRW; attempts "
+                f"{', '.join(f'{s} {n}' for s, n in statuses) or 'none'}; restarts {restarts}; open positions "
+                f"{', '.join(f'{m} {v.normalize()}' for m, v in held) or 'none'}")
+        alerts.enqueue(conn, kind="daily_summary", level="info", text=text)
+    return True
 
 
 def _actor_nodes(conn: psycopg.Connection) -> dict[str, str]:

@@ -55,7 +55,8 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
         if settings.telegram.bot_token is not None:
             telegram = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
         wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, start=actor_child(
-            NotifierActor, board=board, db_url=db_url, telegram=telegram, chat_id=settings.telegram.chat_id))]
+            NotifierActor, board=board, db_url=db_url, telegram=telegram, chat_id=settings.telegram.chat_id,
+            min_level=settings.telegram.min_level, disabled_kinds=settings.telegram.disabled_kinds))]
         if settings.telegram.bot_token is not None and settings.telegram.chat_id is not None:
             commands_client = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
             wiring.specs.append(ChildSpec(id="telegram", shutdown=shutdown, start=actor_child(

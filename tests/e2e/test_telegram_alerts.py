@@ -60,3 +60,17 @@ def test_outage_and_notifier_kill_lose_nothing_and_send_nothing_twice(runner: Ru
     assert all(len(m) <= 4096 for m in fake.texts())
     assert len(fake.texts()) < len(rows), "bursts were grouped"
     assert TOKEN not in output(proc)
+
+
+def test_disabled_kinds_and_low_levels_are_recorded_but_not_sent(runner: Runner, db_url: str) -> None:
+    with FakeTelegram(token=TOKEN) as fake:
+        env = base_env(db_url, runner.workdir, STRATEGY_PARAMS='{"window": 3, "entry_bps": 0, "exit_bps": 0}',
+                       TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=str(CHAT), TELEGRAM_API_URL=fake.url,
+                       ALERTS_DISABLED="paper_fill", ALERT_MIN_LEVEL="info")
+        done = runner.run(["--source", "capture", "--speed", "max", "--exit-at-end"], env, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        with psycopg.connect(db_url) as conn:
+            channels = dict(conn.execute("SELECT kind, min(channel) FROM alerts GROUP BY kind").fetchall())
+        assert channels["paper_fill"] == "suppressed" and channels["system"] == "telegram"
+        assert not any("paper_fill" in m for m in fake.texts())
+        assert any("system starting" in m for m in fake.texts())

@@ -82,3 +82,18 @@ def test_an_actor_that_raises_is_restarted_with_those_after_it_and_the_result_is
         assert conn.execute("SELECT count(*), sum(volume) FROM market_1s").fetchone() == (bars, volume)
         # the restarted bar actor kept receiving messages: it processed the rest of the recording
         assert conn.execute("SELECT max(ts) FROM market_1s").fetchone()[0].isoformat().startswith("2024-08-25T00:27")
+
+
+def test_daily_summary_once_per_utc_day(db: psycopg.Connection) -> None:
+    from persistence import control
+    from supervisor.root import daily_summary
+
+    assert daily_summary(db) is False  # the first day only records the date
+    assert daily_summary(db) is False  # and never twice a day
+    control.set_flag(db, "daily_summary_date", "2000-01-01", "test")  # as if the day rolled over
+    db.execute("INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason,"
+               " bar_ts, source) VALUES ('KRW-BTC', 'sell', 100, 1, 100, 0.05, 12.5, 't', now(), 'capture')")
+    assert daily_summary(db) is True
+    assert daily_summary(db) is False
+    texts = [r[0] for r in db.execute("SELECT text FROM alerts WHERE kind = 'daily_summary'")]
+    assert len(texts) == 1 and "1 paper trades" in texts[0] and "realised PnL +12 KRW" in texts[0]
