@@ -72,6 +72,7 @@ class LiveFeedActor(NodeActor):
         self.rest = rest
         self.stale_after_s = stale_after_s
         self.tracker = GapTracker()
+        self.open_gaps: dict[str, tuple[int, str]] = {}
         self.wall_ms = wall_ms
         self.stop_stream = threading.Event()
         self.reader: threading.Thread | None = None
@@ -123,6 +124,16 @@ class LiveFeedActor(NodeActor):
         if fresh:
             self.counters["trades"] += len(fresh)
             self.peers.tell("bar", TradesReceived(trades=tuple(fresh)))
+        for trade in fresh:  # an open-ended gap ends where the stream picks the market up again
+            opened = self.open_gaps.pop(trade.market, None)
+            if opened is not None:
+                self._report_gap(GapDetected(market=trade.market, from_ms=opened[0], until_ms=trade.ts_ms,
+                                             reason=opened[1]))
+
+    def _report_gap(self, gap: GapDetected) -> None:
+        self.counters["gaps"] += 1
+        log.warning("%s: a gap could not be backfilled: %s", gap.market, gap.reason)
+        self.peers.tell("bar", gap)
 
     def _backfill(self) -> None:
         """Fetch what the stream missed while it was down (see ``market.gaps`` for the policy)."""
@@ -136,11 +147,13 @@ class LiveFeedActor(NodeActor):
                 self.counters["trades"] += len(fresh)
                 self.peers.tell("bar", TradesReceived(trades=tuple(fresh)))
                 log.info("backfilled %d %s trades missed while disconnected", len(fresh), market)
-            if gap is not None:
-                self.counters["gaps"] += 1
-                log.warning("%s: a gap could not be backfilled: %s", market, gap.reason)
-                self.peers.tell("bar", GapDetected(market=gap.market, from_ms=gap.from_ms, until_ms=gap.until_ms,
-                                                    reason=gap.reason))
+            if gap is None:
+                continue
+            if gap.until_ms <= gap.from_ms:  # nothing came back: the gap lasts until the stream's next trade
+                self.open_gaps.setdefault(market, (gap.from_ms, gap.reason))
+            else:
+                self._report_gap(GapDetected(market=gap.market, from_ms=gap.from_ms, until_ms=gap.until_ms,
+                                             reason=gap.reason))
 
     def handle(self, message: Any) -> None:
         if isinstance(message, Pump):

@@ -69,3 +69,12 @@ def record_failure(cur: psycopg.Cursor | psycopg.Connection, alert_ids: tuple[in
 def count_unsent(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM alerts WHERE sent_at IS NULL").fetchone()
     return int(row[0]) if row else 0
+
+
+def raise_alert(db_url: str, *, kind: str, level: str, text: str) -> None:
+    """Enqueue one alert on a connection of its own (for rare events outside any transaction)."""
+    from persistence.db import connect
+    from persistence.errors import translated
+
+    with connect(db_url, autocommit=True, application_name="alert") as conn, translated():
+        enqueue(conn, kind=kind, level=level, text=text)

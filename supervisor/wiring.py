@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors.account import AccountActor
@@ -25,12 +27,16 @@ from actors.strategy import StrategyActor
 from actors.telegram_commands import TelegramCommandActor
 from config import Settings
 from market.recording import Recording
+from persistence import alerts
+from persistence.errors import DatabaseError
 from exchange.rest import UpbitClient
 from notify.telegram import TelegramClient
 from supervisor.actor_child import actor_child, current_ref
 from supervisor.core import Supervisor
 from supervisor.spec import ChildSpec
 from trading.strategy import load_factory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -76,6 +82,22 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
     return wiring
 
 
+def _breaker_alert(db_url: str) -> Callable[[str, str, str], None]:
+    """A breaker's state change becomes an alert (and a log line)."""
+
+    def changed(group: str, old: str, new: str) -> None:
+        level = "warning" if new == "open" else "info"
+        log.log(logging.WARNING if new == "open" else logging.INFO, "exchange breaker %s: %s -> %s", group, old, new)
+        try:
+            alerts.raise_alert(db_url, kind="breaker", level=level,
+                               text=f"exchange circuit breaker '{group}' {old} → {new}"
+                                    + (": calls to this endpoint group are paused" if new == "open" else ""))
+        except DatabaseError as exc:
+            log.error("could not record the breaker change: %s", exc)
+
+    return changed
+
+
 def _market_specs(settings: Settings, db_url: str, channel: object, board: StatusBoard,
                   peers: Peers) -> list[ChildSpec]:
     shutdown = settings.supervision.shutdown_timeout_s
@@ -84,7 +106,8 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
         feed_name, grace_ms = LIVE_FEED, CLOSE_GRACE_MS
         feed_start = actor_child(LiveFeedActor, board=board, url=settings.feed.upbit_ws_url,
                                  markets=settings.feed.markets, peers=peers, db_url=db_url,
-                                 rest=UpbitClient(settings.feed.upbit_rest_url, access_key=None, secret_key=None))
+                                 rest=UpbitClient(settings.feed.upbit_rest_url, access_key=None, secret_key=None,
+                                                  on_breaker_change=_breaker_alert(db_url)))
     else:
         path = settings.replay.file or RECORDINGS[settings.replay.source.value]
         feed_name, grace_ms = replay_feed_name(path.name), 0

@@ -98,14 +98,19 @@ def test_a_gap_the_backfill_cannot_reach_marks_its_bars_incomplete(runner: Runne
                        interval=0.05, what="bars flowing")
             sim.faults.fail_next(1000, status=503, path="/v1/trades/ticks")  # the backfill cannot succeed
             sim.faults.ws_drop()
-            sim.advance(80)
+            sim.advance(80)  # trades the stream misses while it is down
+            breaker = eventually(lambda: conn.execute("SELECT text FROM alerts WHERE kind = 'breaker' ORDER BY id"
+                                                      ).fetchall(), timeout=90, interval=0.1,
+                                 what="the failing endpoint group's breaker opened, and said so")
+            assert "open" in breaker[0][0]
+            sim.faults.clear()
+            sim.advance(10_000)  # the stream picks the markets up again: each gap ends there
             eventually(lambda: conn.execute("SELECT count(*) FROM feed_gaps").fetchone()[0] >= 1, timeout=60,
                        interval=0.05, what="the gap recorded")
-            sim.faults.clear()
-            sim.advance(10_000)
             eventually(lambda: conn.execute("SELECT count(*) FROM alerts WHERE kind = 'feed_gap'").fetchone()[0],
                        timeout=30, interval=0.05, what="the gap alerted")
             gap = conn.execute("SELECT market, from_ts, until_ts FROM feed_gaps ORDER BY id LIMIT 1").fetchone()
+
             expected = _expected()
             eventually(lambda: conn.execute("SELECT max(ts) FROM market_1s").fetchone()[0] is not None and
                        max(s for _m, s in _stored(conn)) >= max(s for _m, s in expected) - 1, timeout=60,
