@@ -52,6 +52,9 @@ def test_control_commands_are_carried_out_acknowledged_and_audited(runner: Runne
                    timeout=30, interval=0.05, what="bar restarted with the feed after it")
         unknown = runner.run(["ctl", "restart", "nope"], env, timeout=60)
         assert unknown.returncode == 1 and "known:" in unknown.stdout
+        for refused in (["ctl", "flatten"], ["ctl", "reconcile"]):
+            done = runner.run(refused, env, timeout=60)
+            assert done.returncode == 1 and "not available in this build" in done.stdout, refused
 
         killed = runner.run(["ctl", "killswitch", "on"], env, timeout=60)
         assert killed.returncode == 0
@@ -70,7 +73,7 @@ def test_control_commands_are_carried_out_acknowledged_and_audited(runner: Runne
         audit = conn.execute("SELECT command, status, issuer FROM control_commands ORDER BY id").fetchall()
         assert [(c, s) for c, s, _ in audit] == [("pause", "done"), ("resume", "done"), ("mode", "failed"),
                                                  ("mode", "done"), ("restart", "done"), ("restart", "failed"),
-                                                 ("killswitch", "done")]
+                                                 ("flatten", "failed"), ("reconcile", "failed"), ("killswitch", "done")]
         assert all(issuer.startswith("cli:") for *_x, issuer in audit)
         trades = conn.execute("SELECT count(*) FROM paper_trades").fetchone()[0]
         assert conn.execute("SELECT count(DISTINCT paper_trade_id), count(*) FROM order_attempts").fetchone() == (

@@ -81,5 +81,13 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
                        what="ops restarted")
             fake.user_says(CHAT, "/resume")
             reply_containing("entries resumed")
+            for command, answer in (("/positions", "paper positions"), ("/profit", "paper PnL: realised"),
+                                    ("/balance", "No exchange account"), ("/help", "Destructive commands"),
+                                    ("/reconcile", "⛔ reconcile"), ("/restart market/strategy", "✅ restart"),
+                                    ("/nonsense", "Unknown command")):
+                fake.user_says(CHAT, command)
+                reply_containing(answer)
+            fake.user_says(CHAT, "/flatten")
+            reply_containing("flatten is destructive")
             assert conn.execute("SELECT count(*) FROM control_commands WHERE issuer LIKE 'telegram:%'"
-                                ).fetchone()[0] == n_control + 1
+                                ).fetchone()[0] == n_control + 3  # resume, reconcile, restart; flatten unconfirmed
