@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     record.add_parser(sub)
     watchdog.add_parser(sub)
+    from supervisor import preflight
+
+    preflight.add_parser(sub)
     sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
                    add_help=False)
     sub.add_parser("backtest", help="replay recorded data at full speed through the system and report; "
@@ -96,6 +99,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
         return backtest_main(argv[1:], out=out)
     args = build_parser().parse_args(argv)
+    if args.command == "preflight":  # before load_settings: a bad configuration is its first check's finding
+        from supervisor import preflight
+
+        return preflight.preflight(args, out)
     try:
         settings = load_settings(env_file=args.env_file, overrides=overrides_from(args))
     except ConfigError as exc:

@@ -4,7 +4,8 @@
 ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code": …, "description": …,
 "parameters": {"retry_after": …}}`` exactly as the Bot API does. Methods: ``getMe``,
 ``sendMessage`` (4096-character limit enforced), ``getUpdates`` (long polling with ``offset`` and
-``timeout``). Faults, scripted from the test: the next N calls answer 5xx, 429 with
+``timeout``), ``getChat`` (``chats``: the chat ids the bot can reach; ``None``, the default, means
+every chat, else an unknown one answers 400 "Bad Request: chat not found"). Faults, scripted from the test: the next N calls answer 5xx, 429 with
 ``retry_after``, or are delayed (to trigger client timeouts); ``down()``/``up()`` for an outage.
 Everything received is recorded for assertions.
 """
@@ -37,6 +38,7 @@ class FakeTelegram:
     messages: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
+    chats: set[int] | None = None  # getChat: the chats the bot can reach; None = every chat
     _updates: deque = field(default_factory=deque)
     _next_update_id: int = 1000
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -136,6 +138,8 @@ class FakeTelegram:
             self._send_message(req, params)
         elif method == "getUpdates":
             self._get_updates(req, params)
+        elif method == "getChat":
+            self._get_chat(req, params)
         else:
             self._answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
 
@@ -153,6 +157,18 @@ class FakeTelegram:
             self.messages.append(message)
             self._lock.notify_all()
         self._answer(req, 200, {"ok": True, "result": message})
+
+    def _get_chat(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, TypeError, ValueError):
+            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"})
+            return
+        if self.chats is not None and chat_id not in self.chats:
+            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
+            return
+        kind = "private" if chat_id > 0 else "supergroup"
+        self._answer(req, 200, {"ok": True, "result": {"id": chat_id, "type": kind, "title": f"chat {chat_id}"}})
 
     def _get_updates(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
         offset = int(params.get("offset", 0) or 0)
