@@ -16,9 +16,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import BarsEvaluated, Drained
+from actors.messages import Bar, BarsEvaluated, Drained, SignalKind, SignalRaised
 from actors.node_actor import NodeActor
-from persistence import alerts
+from persistence import alerts, control
 from persistence import paper as paper_repo
 from persistence.db import connect
 from persistence.errors import translated
@@ -59,13 +59,18 @@ class PaperActor(NodeActor):
 
     def handle(self, message: Any) -> None:
         if isinstance(message, BarsEvaluated):
-            changes = self.book.apply(message.bars, message.signals)
             assert self.conn is not None
             with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                flatten_id, exits = self._operator_exits(cur, message.bars)
+                changes = self.book.apply(message.bars, (*message.signals, *exits))
                 positions = [self.book.positions[m] for m in sorted(changes.markets)]
                 paper_repo.save(cur, changes, positions)
                 for fill in changes.fills:
                     alerts.enqueue(cur, kind="paper_fill", level="info", text=describe_fill(fill))
+                if flatten_id and not any(p.is_long for p in self.book.positions.values()):
+                    control.set_flag(cur, "flatten_done", flatten_id, "paper")
+                    alerts.enqueue(cur, kind="control", level="info",
+                                   text=f"flatten (command #{flatten_id}) complete: every paper position is closed")
             rejected = [r for r in changes.resolved if r.status == "rejected"]
             for r in rejected:
                 log.info("paper %s %s rejected: %s (%s)", r.order.kind.value, r.order.market, r.note, r.order.reason)
@@ -78,6 +83,27 @@ class PaperActor(NodeActor):
             self.on_drained(message.last_offset)
         else:
             super().handle(message)
+
+    def _operator_exits(self, cur: Any, bars: tuple[Bar, ...]) -> tuple[int, list[SignalRaised]]:
+        """An operator's pending flatten: an exit for every long position with a bar in this batch.
+
+        The request (``system_flags.flatten``) stays active until every position is flat, then it
+        is marked done in the same transaction as the last exit fill — exactly once across restarts.
+        """
+        switches = control.flags(cur)
+        request = switches.get("flatten")
+        if not isinstance(request, dict) or int(request.get("id", 0)) <= int(switches.get("flatten_done") or 0):
+            return 0, []
+        flatten_id = int(request["id"])
+        first: dict[str, Bar] = {}
+        for bar in bars:
+            pos = self.book.position(bar.market)
+            if pos.last_bar_ts is None or bar.ts > pos.last_bar_ts:
+                first.setdefault(bar.market, bar)
+        exits = [SignalRaised(market=m, kind=SignalKind.EXIT, bar_ts=b.ts, price=b.close,
+                              reason=f"operator flatten (command #{flatten_id})")
+                 for m, b in first.items() if self.book.position(m).is_long]
+        return flatten_id, exits
 
     def cleanup(self) -> None:
         if self.conn is not None:

@@ -13,7 +13,9 @@ effect cannot disagree. What each command does:
 - ``restart <actor>``: the actor is crashed on purpose inside its node, so its node's supervisor
   restarts it *with its strategy* (in the market node, the actors after it too), exactly as for
   a real failure — a restart that skipped the strategy could lose what was in flight.
-- ``flatten``, ``reconcile``: refused in this build (no exchange client, no live positions).
+- ``flatten``: every paper position is sold at its market's next trade (the paper book carries it
+  out and says when all are closed; pause first to keep the strategy from re-entering).
+- ``reconcile``: refused in this build (no exchange account to reconcile with).
 """
 
 from __future__ import annotations
@@ -98,9 +100,13 @@ class CommandHandler:
             return Outcome(ok=False, text="mode takes shadow, test or live")
         if name == "restart":
             return self._restart(conn, str(args.get("target", "")), command.issuer)
-        if name in ("flatten", "reconcile"):
-            return Outcome(ok=False, text=f"{name} is not available in this build: there are no exchange positions "
-                                          "(paper trading and shadow execution only)")
+        if name == "flatten":
+            control.set_flag(cur, "flatten", {"id": command.id, "by": command.issuer}, command.issuer)
+            return Outcome(ok=True, text="every paper position is sold at its market's next trade (pause first to "
+                                         "keep the strategy from entering again); an alert says when all are closed")
+        if name == "reconcile":
+            return Outcome(ok=False, text="reconcile is not available in this build: there is no exchange account "
+                                          "to reconcile with (paper trading and shadow execution only)")
         return Outcome(ok=False, text=f"unknown command {name!r}")
 
     def _restart(self, conn: psycopg.Connection, target: str, issuer: str) -> Outcome:

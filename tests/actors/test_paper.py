@@ -151,3 +151,27 @@ def test_totals_marks_and_capital(db_url: str, db: psycopg.Connection) -> None:
     marks = db.execute("SELECT extract(epoch FROM ts)::bigint, price FROM paper_marks ORDER BY ts").fetchall()
     assert [m[0] for m in marks] == [T0 + 60 * i for i in range(4)]  # one per minute, its last close
     assert marks[-1][1] == D(80_700_000)
+
+
+def test_an_operator_flatten_sells_every_position_once_and_is_marked_done(db_url: str,
+                                                                          db: psycopg.Connection) -> None:
+    from persistence import control
+
+    node = PaperNode(db_url)
+    node.start()
+    node.send([_bar(T0, 80_000_000), _bar(T0 + 1, 80_100_000)], [_sig(T0, SignalKind.ENTER_LONG)])
+    assert _count(db, "SELECT count(*) FROM paper_positions WHERE volume > 0") == 1
+    control.set_flag(db, "flatten", {"id": 7, "by": "test"}, "test")
+    node.send([_bar(T0 + 2, 80_200_000)])  # the exit is decided on this bar...
+    assert _count(db, "SELECT count(*) FROM paper_positions WHERE volume > 0") == 1
+    node.stop()
+    node.start()  # ...and survives a restart before its fill
+    node.send([_bar(T0 + 3, 80_300_000, open_=80_250_000)])  # ...and fills at the next trade
+    sells = db.execute("SELECT price, reason FROM paper_trades WHERE side = 'sell'").fetchall()
+    assert sells == [(D(80_250_000), "operator flatten (command #7)")]
+    assert _count(db, "SELECT count(*) FROM paper_positions WHERE volume > 0") == 0
+    assert _count(db, "SELECT value FROM system_flags WHERE name = 'flatten_done'") == 7
+    node.send([_bar(T0 + 4, 80_300_000)], [_sig(T0 + 4, SignalKind.ENTER_LONG)])
+    node.send([_bar(T0 + 5, 80_300_000), _bar(T0 + 6, 80_300_000)])
+    assert _count(db, "SELECT count(*) FROM paper_trades WHERE side = 'sell'") == 1, "a done flatten sells no more"
+    assert _count(db, "SELECT count(*) FROM alerts WHERE kind = 'control'") == 1
