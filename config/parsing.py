@@ -290,34 +290,29 @@ def host(raw: str) -> str:
     return raw
 
 
-def http_url(raw: str) -> str:
-    """An ``http://`` or ``https://`` base URL with a host (a trailing slash is dropped)."""
-    allowed = "an http:// or https:// URL such as https://api.telegram.org"
+def _url(raw: str, schemes: set[str], kind: str, example: str) -> str:
+    prefixes = " or ".join(f"{scheme}://" for scheme in sorted(schemes))
+    allowed = f"{prefixes} URL such as {example}"
     try:
         parts = urlsplit(raw)
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
-        msg = f"not a valid URL; allowed: {allowed}"
+        msg = f"not a valid URL; allowed: a {allowed}"
         raise InvalidValueError(msg) from exc
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        msg = f"not an HTTP URL; allowed: {allowed}"
+    if parts.scheme not in schemes or not parts.hostname:
+        msg = f"not {kind} URL; allowed: a {allowed}"
         raise InvalidValueError(msg)
-    return raw.rstrip("/")
+    return raw
+
+
+def http_url(raw: str) -> str:
+    """An ``http://`` or ``https://`` base URL with a host (a trailing slash is dropped)."""
+    return _url(raw, {"http", "https"}, "an HTTP", "https://api.telegram.org").rstrip("/")
 
 
 def websocket_url(raw: str) -> str:
     """A ``ws://`` or ``wss://`` URL with a host."""
-    allowed = "a ws:// or wss:// URL such as wss://api.upbit.com/websocket/v1"
-    try:
-        parts = urlsplit(raw)
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError as exc:
-        msg = f"not a valid URL; allowed: {allowed}"
-        raise InvalidValueError(msg) from exc
-    if parts.scheme not in {"ws", "wss"} or not parts.hostname:
-        msg = f"not a WebSocket URL; allowed: {allowed}"
-        raise InvalidValueError(msg)
-    return raw
+    return _url(raw, {"ws", "wss"}, "a WebSocket", "wss://api.upbit.com/websocket/v1")
 
 
 def database_url(raw: str) -> DatabaseUrl:

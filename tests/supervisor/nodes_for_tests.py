@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from supervisor.process_child import NodeBoot, exit_with_parent
 
@@ -38,5 +37,4 @@ def stubborn_node(boot: NodeBoot) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     exit_with_parent(boot)
     boot.channel.send(("ready", os.getpid()))
-    while True:
-        time.sleep(3600)
+    threading.Event().wait()  # until SIGKILL
