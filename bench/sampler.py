@@ -1,0 +1,77 @@
+"""Watching a running system's process tree: resident memory while it runs, CPU over a window."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from bench import procfs
+
+Names = Callable[[], dict[int, str]]
+
+
+@dataclass(slots=True)
+class TreeMemory:
+    """Samples the total RSS (and PSS) of a root process and all its descendants.
+
+    ``names`` (optional) maps node pids to node names; it is asked only when a new peak is seen.
+    """
+
+    root: int
+    names: Names | None = None
+    peak_rss_kb: int = 0
+    peak_pss_kb: int = 0
+    peak_breakdown_mb: dict[str, float] = field(default_factory=dict)  # process -> RSS MB at the peak
+    samples: list[int] = field(default_factory=list)  # total RSS kB per sample
+    _next: float = 0.0
+
+    def maybe_sample(self, every_s: float = 0.5) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + every_s
+        self.sample()
+
+    def sample(self) -> None:
+        procs = procfs.tree(self.root)
+        if not procs:
+            return
+        total = sum(p.rss_kb for p in procs)
+        self.samples.append(total)
+        if total > self.peak_rss_kb:
+            self.peak_rss_kb = total
+            names = self.names() if self.names is not None else {}
+            breakdown: dict[str, float] = {}
+            for p in procs:
+                label = names.get(p.pid, f"node pid {p.pid}") if p.role == "node" else p.role
+                breakdown[label] = round(breakdown.get(label, 0) + p.rss_kb / 1024, 1)
+            self.peak_breakdown_mb = breakdown
+            self.peak_pss_kb = sum(procfs.pss_kb(p.pid) or 0 for p in procs)
+
+
+def node_names(db_url: str) -> Names:
+    """pid → node name as the root records them in ``runtime_nodes`` ({} until it has)."""
+
+    def names() -> dict[int, str]:
+        try:
+            with psycopg.connect(db_url, autocommit=True, connect_timeout=5) as conn:
+                rows = conn.execute("SELECT pid, node FROM runtime_nodes WHERE pid IS NOT NULL").fetchall()
+        except psycopg.Error:
+            return {}
+        return {int(pid): node for pid, node in rows}
+
+    return names
+
+
+def wait_sampling(proc_running: Callable[[], bool], memory: TreeMemory, timeout: float, every_s: float = 0.5) -> bool:
+    """Sample ``memory`` until ``proc_running()`` is false; False if ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while proc_running():
+        if time.monotonic() > deadline:
+            return False
+        memory.maybe_sample(every_s)
+        time.sleep(0.05)
+    return True
