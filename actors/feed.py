@@ -40,6 +40,7 @@ RECORDINGS = {
 }
 BATCH = 2_000
 MAX_IN_FLIGHT = 4
+DOWNSTREAM = ("bar", "strategy", "paper")  # every stage's mailbox is bounded, not only the first
 MAX_WAIT_S = 0.05
 LIVE_TICK_S = 0.25
 
@@ -101,7 +102,7 @@ class ReplayFeedActor(NodeActor):
     def _pump(self) -> None:
         if self.finished:
             return
-        if self.peers.mailbox_depth("bar") >= MAX_IN_FLIGHT:
+        if max(self.peers.mailbox_depth(stage) for stage in DOWNSTREAM) >= MAX_IN_FLIGHT:
             self.wakeup.wait(0.002)  # back-pressure: let the BarActor catch up
             self.actor_ref.tell(Pump())
             return

@@ -65,8 +65,7 @@ class PaperActor(NodeActor):
                 changes = self.book.apply(message.bars, (*message.signals, *exits))
                 positions = [self.book.positions[m] for m in sorted(changes.markets)]
                 paper_repo.save(cur, changes, positions)
-                for fill in changes.fills:
-                    alerts.enqueue(cur, kind="paper_fill", level="info", text=describe_fill(fill))
+                alerts.enqueue_many(cur, [("paper_fill", "info", describe_fill(fill)) for fill in changes.fills])
                 if flatten_id and not any(p.is_long for p in self.book.positions.values()):
                     control.set_flag(cur, "flatten_done", flatten_id, "paper")
                     alerts.enqueue(cur, kind="control", level="info",

@@ -32,6 +32,20 @@ def enqueue(cur: psycopg.Cursor | psycopg.Connection, *, kind: str, level: str, 
     cur.execute(f"NOTIFY {ALERTS}")
 
 
+def enqueue_many(cur: psycopg.Cursor, alerts: list[tuple[str, str, str]]) -> None:
+    """Add several ``(kind, level, text)`` alerts in one round trip (caller's transaction), one NOTIFY."""
+    if not alerts:
+        return
+    for _kind, level, _text in alerts:
+        if level not in LEVELS:
+            raise ValueError(f"alert level must be one of {LEVELS}, got {level!r}")
+    if len(alerts) == 1:
+        cur.execute("INSERT INTO alerts (kind, level, text) VALUES (%s, %s, %s)", alerts[0])
+    else:
+        cur.executemany("INSERT INTO alerts (kind, level, text) VALUES (%s, %s, %s)", alerts)
+    cur.execute(f"NOTIFY {ALERTS}")
+
+
 def unsent(conn: psycopg.Connection, limit: int = 100) -> list[Alert]:
     """Undelivered alerts, oldest first."""
     rows = conn.execute(

@@ -9,9 +9,12 @@ close kept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
+from decimal import MAX_PREC, Context
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from actors.messages import Bar, TradeSource
 
@@ -27,6 +30,22 @@ ON CONFLICT (market, ts) DO UPDATE SET
     incomplete = market_1s.incomplete OR EXCLUDED.incomplete
 """
 
+_COLUMNS = "market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete"
+# Bars are COPied into a per-session staging table, then upserted in one statement. Rows vanish at commit.
+_STAGE = "CREATE TEMP TABLE IF NOT EXISTS market_1s_stage (LIKE market_1s) ON COMMIT DELETE ROWS"
+_UPSERT_STAGED = f"""
+INSERT INTO market_1s ({_COLUMNS}) SELECT {_COLUMNS} FROM market_1s_stage
+ON CONFLICT (market, ts) DO UPDATE SET
+    high = GREATEST(market_1s.high, EXCLUDED.high),
+    low = LEAST(market_1s.low, EXCLUDED.low),
+    volume = market_1s.volume + EXCLUDED.volume,
+    trade_count = market_1s.trade_count + EXCLUDED.trade_count,
+    late_trades = market_1s.late_trades + EXCLUDED.late_trades,
+    incomplete = market_1s.incomplete OR EXCLUDED.incomplete
+"""
+_EXACT = Context(prec=MAX_PREC)
+_SMALL_BATCH = 32  # up to this many bars, staging (3 statements) costs more than it saves
+
 _OFFSET = """
 INSERT INTO feed_offsets (feed, market, applied_offset, closed_through) VALUES (%s, %s, %s, %s)
 ON CONFLICT (feed, market) DO UPDATE SET applied_offset = EXCLUDED.applied_offset,
@@ -37,13 +56,31 @@ ON CONFLICT (feed, market) DO UPDATE SET applied_offset = EXCLUDED.applied_offse
 def save_bars(cur: psycopg.Cursor, bars: Iterable[Bar], feed: str, offsets: Mapping[str, int],
               closed_through: Mapping[str, int] | None = None) -> None:
     """Upsert bars and set the feed's applied offsets (inside the caller's transaction)."""
-    rows = [
-        (b.market, _ts(b.ts), b.open, b.high, b.low, b.close, b.volume, b.trade_count, b.late_trades, b.source.value,
-         b.incomplete)
-        for b in bars
-    ]
-    if rows:
-        cur.executemany(_UPSERT, rows)
+    merged: dict[tuple[str, int], list] = {}
+    for b in bars:
+        row = merged.get((b.market, b.ts))
+        if row is None:
+            merged[(b.market, b.ts)] = [b.market, b.ts, b.open, b.high, b.low, b.close, b.volume, b.trade_count,
+                                        b.late_trades, b.source.value, b.incomplete]
+        else:  # an amendment of a bar of the same batch: one statement may not upsert a row twice, so fold
+            row[3] = max(row[3], b.high)  # it in here exactly as the upsert would
+            row[4] = min(row[4], b.low)
+            row[6] = _EXACT.add(row[6], b.volume)
+            row[7] += b.trade_count
+            row[8] += b.late_trades
+            row[10] = row[10] or b.incomplete
+    if 0 < len(merged) <= _SMALL_BATCH:  # live and paced: a bar or a few; a plain upsert is one round trip
+        cur.executemany(_UPSERT, [(r[0], _ts(r[1]), *r[2:]) for r in merged.values()])
+    elif merged:
+        conn = cur.connection  # the staged rows live until commit: never let autocommit commit them early
+        idle = conn.info.transaction_status == TransactionStatus.IDLE
+        with conn.transaction() if idle else nullcontext():
+            cur.execute(_STAGE)
+            with cur.copy(f"COPY market_1s_stage ({_COLUMNS}) FROM STDIN") as copy:
+                for row in merged.values():
+                    row[1] = _ts(row[1])
+                    copy.write_row(row)
+            cur.execute(_UPSERT_STAGED)
     if offsets:
         closed = closed_through or {}
         cur.executemany(_OFFSET, [(feed, market, off, closed.get(market)) for market, off in offsets.items()])

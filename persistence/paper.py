@@ -56,15 +56,31 @@ ON CONFLICT (market, ts) DO UPDATE SET
     unrealized_pnl = EXCLUDED.unrealized_pnl, fees_krw = EXCLUDED.fees_krw, exposure_krw = EXCLUDED.exposure_krw
 """
 
+_SMALL_BATCH = 32  # up to this many marks, a plain executemany is cheaper than building arrays
+_MARKS = """
+INSERT INTO paper_marks (market, ts, price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw)
+SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
+                     %b::numeric[], %b::numeric[])
+ON CONFLICT (market, ts) DO UPDATE SET
+    price = EXCLUDED.price, volume = EXCLUDED.volume, realized_pnl = EXCLUDED.realized_pnl,
+    unrealized_pnl = EXCLUDED.unrealized_pnl, fees_krw = EXCLUDED.fees_krw, exposure_krw = EXCLUDED.exposure_krw
+"""
+
 
 def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position]) -> list[int]:
     """Record one ``apply`` (positions: those of ``changes.markets``); returns the new paper trade ids."""
     ids: list[int] = []
     trade_id: dict[int, int] = {}
-    for f in changes.fills:
-        cur.execute(_TRADE, (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason,
-                             _ts(f.bar_ts), f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price,
-                             f.market_price, f.position_volume))
+    rows = [(f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason, _ts(f.bar_ts),
+             f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price, f.market_price, f.position_volume)
+            for f in changes.fills]
+    if len(rows) == 1:  # the live case: one statement, no pipeline set-up
+        cur.execute(_TRADE, rows[0])
+    elif rows:  # one pipelined round trip; the ids come back in order, one result set per row
+        cur.executemany(_TRADE, rows, returning=True)
+    for i, f in enumerate(changes.fills):
+        if i:
+            cur.nextset()
         row = cur.fetchone()
         assert row is not None
         ids.append(int(row[0]))
@@ -79,9 +95,15 @@ def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position
     orders += [_order_row(o, "pending", None, None, None) for p in positions for o in p.pending]
     if orders:
         cur.executemany(_ORDER, orders)
-    if changes.marks:
+    if 0 < len(changes.marks) <= _SMALL_BATCH:
         cur.executemany(_MARK, [(m.market, _ts(m.ts), m.price, m.volume, m.realized_pnl, m.unrealized_pnl,
                                  m.fees_krw, m.exposure_krw) for m in changes.marks.values()])
+    elif changes.marks:  # one statement: the marks are unique per (market, ts) within one apply
+        marks = list(changes.marks.values())
+        cur.execute(_MARKS, ([m.market for m in marks], [_ts(m.ts) for m in marks], [m.price for m in marks],
+                             [m.volume for m in marks], [m.realized_pnl for m in marks],
+                             [m.unrealized_pnl for m in marks], [m.fees_krw for m in marks],
+                             [m.exposure_krw for m in marks]))
     if ids:
         cur.execute(f"NOTIFY {PAPER_TRADES}")
     return ids

@@ -227,6 +227,7 @@ class PaperBook:
     def apply(self, bars: Iterable[Bar], signals: Iterable[SignalRaised]) -> BookChanges:
         """Apply 1-second bars (in time order per market) and the signals they delivered."""
         changes = BookChanges()
+        marked: dict[tuple[str, int], Position] = {}
         delivered: dict[tuple[str, int], list[SignalRaised]] = {}
         for sig in signals:
             delivered.setdefault((sig.market, sig.delivered_with), []).append(sig)
@@ -247,8 +248,8 @@ class PaperBook:
                     pos = self._queue(pos, sig, changes)
             self.positions[bar.market] = pos
             changes.markets.add(bar.market)
-            mark_ts = bar.ts - bar.ts % self.mark_interval_s
-            changes.marks[(bar.market, mark_ts)] = Mark.of(pos, mark_ts)
+            marked[(bar.market, bar.ts - bar.ts % self.mark_interval_s)] = pos
+        changes.marks = {key: Mark.of(pos, key[1]) for key, pos in marked.items()}  # the last position per interval
         return changes
 
     # --- queueing -----------------------------------------------------------------------

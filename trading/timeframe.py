@@ -91,6 +91,9 @@ class BarRollup:
             raise ValueError(f"rollup for {self.market} got a bar of {bar.market}")
         if self._bars and bar.ts <= self._bars[-1].ts:
             raise ValueError(f"bars must arrive in time order: {bar.ts} after {self._bars[-1].ts}")
+        if self.period_s == 1 and bar.period_s == 1:  # a 1-second bar is its own 1-second window
+            self._observed_from = bar.ts + 1
+            return [Rolled(bar=bar, trigger_ts=bar.ts)]
         closed: list[Rolled] = []
         start = window_start(bar.ts, self.period_s)
         if self._start is not None and start != self._start:
