@@ -137,6 +137,30 @@ def non_negative_int(raw: str) -> int:
     return value
 
 
+def positive_int(raw: str) -> int:
+    """A whole number ``>= 1`` written in plain digits."""
+    value = non_negative_int(raw)
+    if value < 1:
+        msg = "must be >= 1; allowed: a whole number >= 1 (e.g. 3)"
+        raise InvalidValueError(msg)
+    return value
+
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def boolean(raw: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0), case-insensitive."""
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    msg = "not a boolean; allowed: true or false"
+    raise InvalidValueError(msg)
+
+
 def signed_int(raw: str) -> int:
     """A whole number, possibly negative (Telegram group chat ids are negative)."""
     if not _INTEGER.fullmatch(raw):

@@ -30,7 +30,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -69,9 +69,22 @@ class ReplaySource(StrEnum):
 
 
 class TradeMode(StrEnum):
-    """How signals turn into orders. Only ``shadow`` exists until the exchange layer lands."""
+    """How signals turn into orders (the requested mode; guards may downgrade it)."""
 
-    SHADOW = "shadow"  # paper fills against market data; nothing is sent to the exchange
+    SHADOW = "shadow"  # record the order that would be sent; nothing is sent to the exchange
+    TEST = "test"  # Upbit's orders/test: validated by the exchange, nothing is created
+    LIVE = "live"  # real orders, only when every live guard agrees
+
+
+class PaperProfile(StrEnum):
+    """The paper policy profile: ``test`` (tiny, busy settings for smoke tests) never goes live."""
+
+    DEFAULT = "default"
+    TEST = "test"
+
+
+LIVE_CONFIRM_PHRASE = "I ACCEPT REAL ORDERS WITH REAL MONEY"
+"""What ``LIVE_CONFIRM`` must say, exactly, for live orders to be possible."""
 
 
 class LogLevel(StrEnum):
@@ -101,7 +114,8 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         name="BOT_ID", default="sbx", help="namespace for order identifiers, ^[a-z0-9]{1,12}$"
     ),
     SettingSpec(
-        name="TRADE_MODE", default="shadow", help="shadow: paper fills only, nothing sent to Upbit"
+        name="TRADE_MODE", default="shadow",
+        help="shadow (record only) | test (Upbit orders/test) | live (real orders, every guard must agree)",
     ),
     SettingSpec(name="LOG_LEVEL", default="INFO", help="DEBUG | INFO | WARNING | ERROR"),
     SettingSpec(name="STATUS_INTERVAL_S", default="5", help="seconds between status log lines"),
@@ -177,6 +191,37 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(name="PAPER_COOLDOWN_S", default="0", help="no re-buy of a market for this long after an exit, s"),
     SettingSpec(name="PAPER_CAPITAL_KRW", default="10000000", help="paper starting capital in KRW"),
+    SettingSpec(name="PAPER_PROFILE", default="default", help="default | test (a test profile never trades live)"),
+    SettingSpec(name="LIVE_TRADING", default="false", help="live guard: true to allow live orders at all"),
+    SettingSpec(name="LIVE_CONFIRM", default="", help=f"live guard: exactly '{LIVE_CONFIRM_PHRASE}'"),
+    SettingSpec(name="READ_ONLY", default="false", help="true: nothing is ever sent to the exchange"),
+    SettingSpec(name="TEST_ORDERS", default="true", help="false: test mode is refused (downgraded to shadow)"),
+    SettingSpec(name="AUTO_TEST", default="false",
+                help="true: a live request some guard refuses runs in test mode instead of shadow"),
+    SettingSpec(name="EXEC_THROTTLE_REMAINING", default="1",
+                help="an order waits (THROTTLED) when this many or fewer requests remain in the second"),
+    SettingSpec(name="EXEC_MAX_DATA_LAG_S", default="30",
+                help="an intent older than this, or a live bar this stale, is not sent (DATA_LAG), s"),
+    SettingSpec(name="EXEC_LOOKUP_ANSWERS", default="3",
+                help="an unknown order is absent only after this many not-found answers"),
+    SettingSpec(name="EXEC_LOOKUP_WINDOW_S", default="3",
+                help="... spread over at least this many seconds (exchanges list new orders late)"),
+    SettingSpec(name="EXEC_FOLLOW_TIMEOUT_S", default="60",
+                help="a live order is polled to a final state for this long, then less often, s"),
+    SettingSpec(name="RISK_MAX_ORDER_KRW", default="1000000", help="largest order total in KRW (RISK_LIMIT)"),
+    SettingSpec(name="RISK_DAILY_LOSS_KRW", default="100000",
+                help="realised loss in one UTC day that trips the kill switch, KRW"),
+    SettingSpec(name="RISK_MAX_POSITIONS", default="3", help="most markets held at once"),
+    SettingSpec(name="RISK_REBUY_COOLDOWN_S", default="0", help="no re-buy of a market this long after a sell, s"),
+    SettingSpec(name="LIVE_MARKETS", default="",
+                help="comma-separated markets live orders may trade; empty = none (every live order is RISK_LIMIT)"),
+    SettingSpec(name="ACCOUNT_POLL_S", default="10", help="seconds between balance polls (with keys)"),
+    SettingSpec(name="RECONCILE_INTERVAL_S", default="60", help="seconds between reconciliations with the exchange"),
+    SettingSpec(name="RECONCILE_TOLERANCE_KRW", default="1",
+                help="a balance difference worth more than this many KRW is reported"),
+    SettingSpec(name="RECONCILE_HALT", default="true", help="true: a reconciliation difference halts entries"),
+    SettingSpec(name="RECONCILE_CANCEL_UNKNOWN", default="false",
+                help="true: cancel open exchange orders that are not ours (default: report only)"),
     SettingSpec(name="UPBIT_ACCESS_KEY", default="", secret=True, help="Upbit Open API access key"),
     SettingSpec(name="UPBIT_SECRET_KEY", default="", secret=True, help="Upbit Open API secret key"),
     SettingSpec(
@@ -307,6 +352,50 @@ class PaperSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSettings:
+    """The live guards and how execution sends, waits and resolves (see ``execution/``)."""
+
+    paper_profile: PaperProfile = PaperProfile.DEFAULT  # PAPER_PROFILE
+    live_trading: bool = False  # LIVE_TRADING
+    live_confirm: str | None = None  # LIVE_CONFIRM
+    read_only: bool = False  # READ_ONLY
+    test_orders: bool = True  # TEST_ORDERS
+    auto_test: bool = False  # AUTO_TEST
+    throttle_remaining: int = 1  # EXEC_THROTTLE_REMAINING
+    max_data_lag_s: float = 30.0  # EXEC_MAX_DATA_LAG_S
+    lookup_answers: int = 3  # EXEC_LOOKUP_ANSWERS
+    lookup_window_s: float = 3.0  # EXEC_LOOKUP_WINDOW_S
+    follow_timeout_s: float = 60.0  # EXEC_FOLLOW_TIMEOUT_S
+
+    @property
+    def live_confirmed(self) -> bool:
+        """True when ``LIVE_CONFIRM`` is exactly the phrase."""
+        return self.live_confirm == LIVE_CONFIRM_PHRASE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskSettings:
+    """Limits every test/live order is checked against (see ``execution/risk.py``)."""
+
+    max_order_krw: Decimal = Decimal(1_000_000)  # RISK_MAX_ORDER_KRW
+    daily_loss_krw: Decimal = Decimal(100_000)  # RISK_DAILY_LOSS_KRW
+    max_positions: int = 3  # RISK_MAX_POSITIONS
+    rebuy_cooldown_s: float = 0.0  # RISK_REBUY_COOLDOWN_S
+    live_markets: tuple[str, ...] = ()  # LIVE_MARKETS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSettings:
+    """Balance polling and reconciliation with the exchange (see ``actors/account.py``)."""
+
+    poll_s: float = 10.0  # ACCOUNT_POLL_S
+    reconcile_interval_s: float = 60.0  # RECONCILE_INTERVAL_S
+    tolerance_krw: Decimal = Decimal(1)  # RECONCILE_TOLERANCE_KRW
+    halt_on_difference: bool = True  # RECONCILE_HALT
+    cancel_unknown: bool = False  # RECONCILE_CANCEL_UNKNOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeCredentials:
     """Upbit Open API keys: both or neither."""
 
@@ -395,6 +484,9 @@ class Settings:
     exchange: ExchangeCredentials
     telegram: TelegramSettings
     supervision: SupervisionSettings
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    account: AccountSettings = field(default_factory=AccountSettings)
 
     @property
     def has_exchange_keys(self) -> bool:
@@ -457,6 +549,27 @@ class Settings:
             "PAPER_SLIPPAGE_BPS": self.paper.slippage_bps,
             "PAPER_COOLDOWN_S": self.paper.cooldown_s,
             "PAPER_CAPITAL_KRW": self.paper.capital_krw,
+            "PAPER_PROFILE": self.execution.paper_profile,
+            "LIVE_TRADING": self.execution.live_trading,
+            "LIVE_CONFIRM": self.execution.live_confirm,
+            "READ_ONLY": self.execution.read_only,
+            "TEST_ORDERS": self.execution.test_orders,
+            "AUTO_TEST": self.execution.auto_test,
+            "EXEC_THROTTLE_REMAINING": self.execution.throttle_remaining,
+            "EXEC_MAX_DATA_LAG_S": self.execution.max_data_lag_s,
+            "EXEC_LOOKUP_ANSWERS": self.execution.lookup_answers,
+            "EXEC_LOOKUP_WINDOW_S": self.execution.lookup_window_s,
+            "EXEC_FOLLOW_TIMEOUT_S": self.execution.follow_timeout_s,
+            "RISK_MAX_ORDER_KRW": self.risk.max_order_krw,
+            "RISK_DAILY_LOSS_KRW": self.risk.daily_loss_krw,
+            "RISK_MAX_POSITIONS": self.risk.max_positions,
+            "RISK_REBUY_COOLDOWN_S": self.risk.rebuy_cooldown_s,
+            "LIVE_MARKETS": self.risk.live_markets,
+            "ACCOUNT_POLL_S": self.account.poll_s,
+            "RECONCILE_INTERVAL_S": self.account.reconcile_interval_s,
+            "RECONCILE_TOLERANCE_KRW": self.account.tolerance_krw,
+            "RECONCILE_HALT": self.account.halt_on_difference,
+            "RECONCILE_CANCEL_UNKNOWN": self.account.cancel_unknown,
             "UPBIT_ACCESS_KEY": self.exchange.access_key,
             "UPBIT_SECRET_KEY": self.exchange.secret_key,
             "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
@@ -655,12 +768,6 @@ def _resolve(layers: list[tuple[str, Mapping[str, str | None]]]) -> dict[str, _R
 
 
 def _trade_mode(raw: str) -> TradeMode:
-    if raw.lower() in {"test", "live"}:
-        msg = (
-            f"{raw.lower()} mode is not available yet: it arrives with the exchange layer and "
-            "execution guards; allowed: shadow"
-        )
-        raise InvalidValueError(msg)
     return parsing.choice(TradeMode)(raw)
 
 
@@ -725,6 +832,38 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         "PAPER_CAPITAL_KRW", parsing.decimal_in_range(UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000")
     )
 
+    execution = ExecutionSettings(
+        paper_profile=c.required("PAPER_PROFILE", parsing.choice(PaperProfile)),
+        live_trading=c.required("LIVE_TRADING", parsing.boolean),
+        live_confirm=c.optional("LIVE_CONFIRM", str),
+        read_only=c.required("READ_ONLY", parsing.boolean),
+        test_orders=c.required("TEST_ORDERS", parsing.boolean),
+        auto_test=c.required("AUTO_TEST", parsing.boolean),
+        throttle_remaining=c.required("EXEC_THROTTLE_REMAINING", parsing.non_negative_int),
+        max_data_lag_s=c.required("EXEC_MAX_DATA_LAG_S", parsing.positive_float),
+        lookup_answers=c.required("EXEC_LOOKUP_ANSWERS", parsing.positive_int),
+        lookup_window_s=c.required("EXEC_LOOKUP_WINDOW_S", parsing.positive_float),
+        follow_timeout_s=c.required("EXEC_FOLLOW_TIMEOUT_S", parsing.positive_float),
+    )
+    risk = RiskSettings(
+        max_order_krw=c.required("RISK_MAX_ORDER_KRW", parsing.decimal_in_range(
+            UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000")),
+        daily_loss_krw=c.required("RISK_DAILY_LOSS_KRW", parsing.decimal_in_range(
+            Decimal(0), None, "an amount in KRW >= 0")),
+        max_positions=c.required("RISK_MAX_POSITIONS", parsing.non_negative_int),
+        rebuy_cooldown_s=float(c.required("RISK_REBUY_COOLDOWN_S", parsing.decimal_in_range(
+            Decimal(0), None, "seconds >= 0"))),
+        live_markets=c.optional("LIVE_MARKETS", parsing.markets) or (),
+    )
+    account = AccountSettings(
+        poll_s=c.required("ACCOUNT_POLL_S", parsing.positive_float),
+        reconcile_interval_s=c.required("RECONCILE_INTERVAL_S", parsing.positive_float),
+        tolerance_krw=c.required("RECONCILE_TOLERANCE_KRW", parsing.decimal_in_range(
+            Decimal(0), None, "an amount in KRW >= 0")),
+        halt_on_difference=c.required("RECONCILE_HALT", parsing.boolean),
+        cancel_unknown=c.required("RECONCILE_CANCEL_UNKNOWN", parsing.boolean),
+    )
+
     access_key = c.optional("UPBIT_ACCESS_KEY", parsing.api_key)
     secret_key = c.optional("UPBIT_SECRET_KEY", parsing.api_key)
     bot_token = c.optional("TELEGRAM_BOT_TOKEN", parsing.telegram_token)
@@ -787,6 +926,9 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
             shutdown_timeout_s=shutdown_timeout_s,
             node_start_timeout_s=node_start_timeout_s,
         ),
+        execution=execution,
+        risk=risk,
+        account=account,
     )
 
 

@@ -314,12 +314,26 @@ def test_invalid_value_is_named_and_explained(name: str, value: str, expected: s
     assert expected in error.problems[0][1]
 
 
-@pytest.mark.parametrize("mode", ["test", "live", "LIVE"])
-def test_test_and_live_modes_are_not_available_yet(mode: str) -> None:
-    error = load_error(TRADE_MODE=mode)
+@pytest.mark.parametrize("mode", ["shadow", "test", "live", "LIVE"])
+def test_every_trade_mode_parses(mode: str) -> None:
+    assert load_settings(env={"TRADE_MODE": mode}).trade_mode.value == mode.lower()
 
-    (problem,) = [p for n, p in error.problems if n == "TRADE_MODE"]
-    assert "arrives with the exchange layer and execution guards" in problem
+
+def test_execution_guard_settings_parse_and_reject_nonsense() -> None:
+    settings = load_settings(env={"LIVE_TRADING": "yes", "READ_ONLY": "0", "LIVE_MARKETS": "KRW-BTC,KRW-ETH",
+                                  "LIVE_CONFIRM": "I ACCEPT REAL ORDERS WITH REAL MONEY", "PAPER_PROFILE": "test"})
+    assert settings.execution.live_trading is True
+    assert settings.execution.read_only is False
+    assert settings.execution.live_confirmed
+    assert settings.execution.paper_profile.value == "test"
+    assert settings.risk.live_markets == ("KRW-BTC", "KRW-ETH")
+    assert not load_settings(env={"LIVE_CONFIRM": "i accept real orders with real money"}).execution.live_confirmed
+
+    error = load_error(LIVE_TRADING="maybe", EXEC_LOOKUP_ANSWERS="0", RISK_MAX_ORDER_KRW="100")
+    problems = dict(error.problems)
+    assert "allowed: true or false" in problems["LIVE_TRADING"]
+    assert ">= 1" in problems["EXEC_LOOKUP_ANSWERS"]
+    assert ">= 5000" in problems["RISK_MAX_ORDER_KRW"]
 
 
 @pytest.mark.parametrize(
