@@ -1,15 +1,14 @@
-"""ExecutionActor: turns each paper trade (intent) into exactly one order attempt.
+"""ExecutionActor: turns each paper trade (intent) into at most one exchange order, behind guards.
 
-Shadow mode (the only mode of this build; test and live orders arrive with the exchange layer
-and its guards): the request Upbit *would* receive is recorded as an ``order_attempts`` row with
-status ``logged`` and nothing is sent anywhere. The operator's switches (``system_flags``) block
-an attempt, recorded as ``blocked`` with its ``blocked_reasons``: ``KILL_SWITCH`` blocks every
-intent, ``PAUSED`` blocks entries (buys) while exits still go through.
+A thin shell around :class:`execution.engine.Engine` (the protocol and its crash contract are
+documented there): it owns the database connection and the exchange client, runs the engine on
+every wake (a NOTIFY on new paper trades, and every ``poll_s`` to follow open orders), and
+reports what it is doing — effective mode and why, breaker states, attempts by status — in its
+counters, which ``ctl status``, the dashboard and the status line show.
 
-Exactly once, across any crash: intents are read from ``paper_trades`` after this consumer's
-cursor, and the attempt rows and the cursor move are committed in one transaction. The attempt's
-identifier ``{bot}-{intent}-{attempt}`` is unique in the table, so even a cursor that somehow
-fell behind could not produce a second attempt: the insert would fail loudly instead.
+Shadow mode (the default, and what any refused guard falls back to) records the request Upbit
+*would* receive as a ``logged`` attempt and sends nothing; test mode sends Upbit's orders/test;
+live mode sends real orders only when every live guard agrees (:mod:`execution.guards`).
 """
 
 from __future__ import annotations
@@ -20,72 +19,66 @@ from typing import Any
 import psycopg
 
 from actors.woken import WokenActor
-from persistence import attempts as attempts_repo
-from persistence import control, cursors
-from persistence.errors import translated
+from config import PaperProfile, RiskSettings, TradeMode
+from exchange.rest import BREAKER_GROUPS
+from execution.engine import Engine, EngineConfig, Exchange
+from execution.failpoints import Failpoints
+from execution.guards import GuardConfig, ModeDecision
 from persistence.notify import PAPER_TRADES
-from trading.orders import identifier, market_order_request
+from supervisor.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "execution"
-BATCH = 500
-
 
 class ExecutionActor(WokenActor):
-    """Shadow execution: one ``logged`` attempt per paper trade."""
+    """One attempt per paper trade; test and live orders through the exchange client."""
 
     channels = (PAPER_TRADES,)
 
-    def __init__(self, *, bot_id: str, mode: str, **kw: Any) -> None:
+    def __init__(self, *, bot_id: str, mode: str, guards: GuardConfig | None = None,
+                 risk: RiskSettings | None = None, exchange: Exchange | None = None,
+                 engine_options: dict[str, Any] | None = None, failpoints: str = "",
+                 clock: Clock | None = None, **kw: Any) -> None:
+        kw.setdefault("poll_s", 0.5)
         super().__init__(**kw)
-        if mode != "shadow":
-            raise ValueError(f"execution mode {mode!r} is not available in this build (shadow only)")
-        self.bot_id = bot_id
-        self.mode = mode
-        self.cursor = 0
-        self.counters.update(attempts=0, cursor=0)
+        self.config = EngineConfig(
+            bot_id=bot_id, requested=TradeMode(mode),
+            guards=guards or GuardConfig(has_keys=exchange is not None, live_trading=False, live_confirmed=False,
+                                         paper_profile=PaperProfile.DEFAULT, read_only=False, test_orders=True,
+                                         auto_test=False),
+            risk=risk or RiskSettings(), **(engine_options or {}))
+        self.exchange = exchange
+        self.failpoints = Failpoints(failpoints)
+        self.clock = clock or SystemClock()
+        self.engine: Engine | None = None
+        self.counters.update(attempts=0, cursor=0, mode=mode, mode_reasons=[], breakers={})
 
     def prepare(self, conn: psycopg.Connection) -> None:
-        with translated():
-            self.cursor = cursors.get(conn, CONSUMER)
-            conn.commit()
-        self.counters["cursor"] = self.cursor
-        log.info("execution in %s mode, resuming after paper trade %d", self.mode, self.cursor)
+        self.engine = Engine(conn, self.exchange, self.config, clock=self.clock, failpoints=self.failpoints,
+                             on_mode=self._on_mode)
+        self.engine.prepare()
+        self.counters["cursor"] = self.engine.cursor
+
+    def _on_mode(self, decision: ModeDecision) -> None:
+        self.counters["mode"] = decision.effective.value
+        self.counters["requested_mode"] = decision.requested.value
+        self.counters["mode_reasons"] = [r.value for r in decision.reasons]
 
     def drain(self, conn: psycopg.Connection) -> None:
-        while True:
-            with translated():
-                intents = attempts_repo.intents_after(conn, self.cursor, BATCH)
-                if not intents:
-                    conn.commit()
-                    return
-                switches = control.flags(conn)  # read after the intents: a switch set before an intent
-                rows = []                            # was committed is always seen
-                for intent in intents:
-                    ident = identifier(self.bot_id, intent.paper_trade_id, 1)
-                    blocked = blocked_reasons(intent.side, switches)
-                    rows.append(attempts_repo.Attempt(
-                        paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=self.mode,
-                        status="blocked" if blocked else "logged", market=intent.market,
-                        side="bid" if intent.side == "buy" else "ask", request=market_order_request(intent, ident),
-                        blocked_reasons=blocked,
-                    ))
-                with conn.cursor() as cur:
-                    attempts_repo.insert(cur, rows)
-                    cursors.advance(cur, CONSUMER, intents[-1].paper_trade_id)
-                conn.commit()
-            self.cursor = intents[-1].paper_trade_id
-            self.counters["attempts"] += len(rows)
-            self.counters["blocked"] = self.counters.get("blocked", 0) + sum(1 for r in rows if r.blocked_reasons)
-            self.counters["cursor"] = self.cursor
+        assert self.engine is not None
+        try:
+            self.engine.step()
+        finally:
+            self._report()
 
+    def _report(self) -> None:
+        assert self.engine is not None
+        stats = self.engine.stats
+        self.counters.update(attempts=stats.attempts, cursor=self.engine.cursor, blocked=stats.blocked,
+                             sent=stats.sent, unknown=stats.unknown, adopted=stats.adopted, absent=stats.absent,
+                             fills=stats.fills, by_status=dict(stats.by_status), following=len(self.engine.follows),
+                             waiting=self.engine.waiting or "")
+        if self.exchange is not None:
+            self.counters["breakers"] = {g: self.exchange.breaker_state(g) for g in BREAKER_GROUPS
+                                         if g in ("order", "order-test", "exchange-default")}
 
-def blocked_reasons(side: str, switches: dict[str, object]) -> tuple[str, ...]:
-    """Why an intent must not go out, from the operator's switches (empty: it may)."""
-    reasons = []
-    if switches.get("killswitch") is True:
-        reasons.append("KILL_SWITCH")
-    if switches.get("paused") is True and side == "buy":
-        reasons.append("PAUSED")
-    return tuple(reasons)

@@ -262,6 +262,8 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     ),
     SettingSpec(name="SHUTDOWN_TIMEOUT_S", default="5", help="seconds a child gets to stop"),
     SettingSpec(name="NODE_START_TIMEOUT_S", default="30", help="seconds a node gets to start"),
+    SettingSpec(name="FAILPOINTS", default="",
+                help="resilience drills only: name%N kills the process at every Nth pass of a named point"),
 )
 """Every known setting, in the order of ``.env.example`` and :meth:`Settings.masked_summary`."""
 
@@ -487,6 +489,7 @@ class Settings:
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
     account: AccountSettings = field(default_factory=AccountSettings)
+    failpoints: str = ""  # FAILPOINTS (resilience drills; see execution/failpoints.py)
 
     @property
     def has_exchange_keys(self) -> bool:
@@ -583,6 +586,7 @@ class Settings:
             "NODE_PERIOD_S": self.supervision.node_period_s,
             "SHUTDOWN_TIMEOUT_S": self.supervision.shutdown_timeout_s,
             "NODE_START_TIMEOUT_S": self.supervision.node_start_timeout_s,
+            "FAILPOINTS": self.failpoints or None,
         }
         return {spec.name: _display(values[spec.name]) for spec in SETTINGS_SPEC}
 
@@ -767,6 +771,16 @@ def _resolve(layers: list[tuple[str, Mapping[str, str | None]]]) -> dict[str, _R
     return resolved
 
 
+def parse_failpoints(raw: str) -> str:
+    """``name%N`` or ``name@N`` items, comma-separated (checked here, interpreted by execution)."""
+    for item in raw.split(","):
+        name, sep, count = item.strip().replace("@", "%").partition("%")
+        if not sep or not name or not count.isdigit() or int(count) < 1:
+            msg = f"{item.strip()!r} is not a failpoint; allowed: name%N (every Nth pass) or name@N (the Nth pass)"
+            raise InvalidValueError(msg)
+    return raw
+
+
 def _trade_mode(raw: str) -> TradeMode:
     return parsing.choice(TradeMode)(raw)
 
@@ -929,6 +943,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         execution=execution,
         risk=risk,
         account=account,
+        failpoints=c.optional("FAILPOINTS", parse_failpoints) or "",
     )
 
 

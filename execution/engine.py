@@ -1,0 +1,590 @@
+"""The exactly-once protocol: at most one exchange order per intent, whatever crashes and whenever.
+
+An *intent* is a paper trade. For each one, in order:
+
+1. **Decide.** The requested mode (``TRADE_MODE``, or ``ctl mode`` at run time) goes through the
+   guards (:func:`execution.guards.decide_mode`), then the intent through :func:`~execution.guards.gate`
+   with its facts: switches, age, breaker, request budget, reconciliation, risk and budget. A
+   verdict with a status (``logged``, ``blocked``, a persistent ``throttled``) is recorded — the
+   attempt row and the consumer cursor in one transaction — and nothing is sent.
+2. **Commit, then send.** The attempt row (identifier ``{bot}-{intent}-{attempt}``, the request,
+   status ``unknown``) and the cursor move are committed *before* the request leaves. A crash
+   from here on leaves an ``unknown`` row that the next start resolves; it can never lead to a
+   second request with a fresh identifier for the same attempt.
+3. **Record the answer.** Test orders: ``test_ok``. Live orders: ``submitted`` (or ``done`` /
+   ``cancelled``) with the exchange's uuid, fills, fees and a snapshot. A refusal by the venue is
+   ``error`` (final). A 429 is ``throttled`` and a new attempt follows after the wait. An open
+   breaker means nothing was sent: ``blocked`` with ``BREAKER_OPEN``.
+4. **Resolve the unknown.** A timeout, reset, 5xx or unparsable answer, a duplicate-identifier
+   error, and any attempt found non-final at start: the identifier is looked up. Found → adopt
+   the exchange's order. Not found → ask again until ``lookup_answers`` answers spread over at
+   least ``lookup_window_s`` agree (the exchange lists new orders late; the window must exceed
+   that lag). Only then is the attempt ``error`` ("absent"), and — in the same transaction —
+   the intent's next attempt is committed if the intent still passes the gate. Each answer is
+   persisted, so a restart continues the count. The database refuses a second non-final attempt
+   of one intent (partial unique index), so "two unresolved attempts" cannot happen even by bug.
+5. **Follow.** Submitted live orders are polled (``GET /v1/order`` by uuid) to a final state:
+   every ``follow_timeout_s`` at first on each wake, then every 10 s; fills are deduplicated by
+   the exchange's trade uuid.
+
+Test orders create nothing, so a test attempt with an unknown outcome is simply ``error`` and
+the next attempt is sent (up to :data:`MAX_ATTEMPTS`).
+
+Failpoints (drills): ``execution.after_intent_commit`` between 2 and the send,
+``execution.after_send`` between the exchange's answer and its record.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import psycopg
+
+from config import RiskSettings, TradeMode
+from exchange.errors import (
+    AuthFailed, CircuitOpen, CredentialsMissing, DuplicateIdentifier, ExchangeError, OrderOutcomeUnknown,
+    OrderRejectedByVenue, RateLimited,
+)
+from exchange.models import Order
+from execution import risk
+from execution.failpoints import Failpoints
+from execution.guards import GuardConfig, IntentFacts, ModeDecision, decide_mode, gate
+from execution.reasons import Flag, Reason, Status
+from persistence import alerts, control, cursors
+from persistence import attempts as repo
+from persistence import execution_state as state_repo
+from persistence.attempts import Intent
+from persistence.errors import translated
+from supervisor.clock import Clock
+from trading.orders import identifier, market_order_request
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "execution"
+BATCH = 500
+MAX_ATTEMPTS = 3
+THROTTLE_WAITS = 3  # a throttled intent waits for this many fresh seconds before it is recorded
+SLOW_FOLLOW_S = 10.0
+
+
+class Exchange(Protocol):
+    """What execution needs of :class:`exchange.rest.UpbitClient`."""
+
+    def create_order(self, *, market: str, side: str, ord_type: str, identifier: str, price: Decimal | None = None,
+                     volume: Decimal | None = None) -> Order: ...
+    def test_order(self, *, market: str, side: str, ord_type: str, identifier: str | None = None,
+                   price: Decimal | None = None, volume: Decimal | None = None) -> Order: ...
+    def find_order(self, identifier: str) -> Order | None: ...
+    def get_order(self, *, uuid: str | None = None, identifier: str | None = None) -> Order: ...
+    def last_remaining(self, group: str) -> int | None: ...
+    def breaker_state(self, group: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    bot_id: str
+    requested: TradeMode  # TRADE_MODE; a ``mode`` flag set at run time wins
+    guards: GuardConfig
+    risk: RiskSettings
+    max_data_lag_s: float = 30.0
+    throttle_remaining: int = 1
+    lookup_answers: int = 3
+    lookup_window_s: float = 3.0
+    follow_timeout_s: float = 60.0
+    feed_is_live: bool = False
+
+
+@dataclass(slots=True)
+class _Follow:
+    next_at: float  # monotonic
+    since: float
+
+
+@dataclass(slots=True)
+class Stats:
+    attempts: int = 0
+    sent: int = 0
+    blocked: int = 0
+    unknown: int = 0
+    adopted: int = 0
+    absent: int = 0
+    fills: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def _body(order: Order) -> dict[str, Any]:
+    """A JSON-able snapshot of an order answer."""
+    out: dict[str, Any] = {}
+    for name in ("uuid", "identifier", "market", "side", "ord_type", "state", "price", "volume", "remaining_volume",
+                 "executed_volume", "executed_funds", "paid_fee", "locked", "trades_count"):
+        value = getattr(order, name)
+        out[name] = str(value) if isinstance(value, Decimal) else value
+    out["created_at"] = order.created_at.isoformat()
+    out["trades"] = [{"uuid": t.uuid, "price": str(t.price), "volume": str(t.volume), "funds": str(t.funds),
+                      "side": t.side, "created_at": t.created_at.isoformat()} for t in order.trades]
+    return out
+
+
+def _budget_key(ident: str) -> str:
+    """Reservations are per intent: ``{bot}-{intent}`` of any of its attempts' identifiers."""
+    return ident.rsplit("-", 1)[0]
+
+
+def _status_of(order: Order) -> Status:
+    if order.is_open:
+        return Status.SUBMITTED
+    if order.state == "done" or order.executed_volume > 0:
+        return Status.DONE
+    return Status.CANCELLED
+
+
+def _params(request: Mapping[str, str]) -> dict[str, Any]:
+    params: dict[str, Any] = {"market": request["market"], "side": request["side"], "ord_type": request["ord_type"],
+                              "identifier": request["identifier"]}
+    if "price" in request:
+        params["price"] = Decimal(request["price"])
+    if "volume" in request:
+        params["volume"] = Decimal(request["volume"])
+    return params
+
+
+class Engine:
+    """Carries out the protocol above over one connection; called by the ExecutionActor."""
+
+    def __init__(self, conn: psycopg.Connection, exchange: Exchange | None, config: EngineConfig, *,
+                 clock: Clock, failpoints: Failpoints | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_mode: Callable[[ModeDecision], None] | None = None) -> None:
+        self.conn = conn
+        self.exchange = exchange
+        self.config = config
+        self.clock = clock
+        self.failpoints = failpoints or Failpoints()
+        self.sleep = sleep
+        self.on_mode = on_mode
+        self.cursor = 0
+        self.started_at = clock.now()
+        self.decision: ModeDecision | None = None
+        self.budget = risk.KrwBudget()
+        self.follows: dict[int, _Follow] = {}
+        self.stats = Stats()
+        self.waiting: str | None = None
+
+    # ---- start-up -------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        with translated():
+            self.cursor = cursors.get(self.conn, CONSUMER)
+            self.conn.commit()
+        log.info("execution resuming after paper trade %d", self.cursor)
+
+    # ---- one wake -------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Resolve and follow what is open, then turn every new intent into its attempt."""
+        switches = self._switches()
+        self._decide(switches)
+        self._resume_open()
+        if self._hold_for_reconciliation(switches):
+            return
+        while True:
+            with translated():
+                intents = repo.intents_after(self.conn, self.cursor, BATCH)
+                if not intents:
+                    self.conn.commit()
+                    return
+                switches = self._switches()  # read after the intents: a switch set before one is always seen
+            decision = self._decide(switches)
+            if decision.effective is TradeMode.SHADOW:
+                self._record_batch(intents, decision, switches)
+            else:
+                for intent in intents:
+                    self._one(intent, decision, self._switches())
+
+    def _switches(self) -> dict[str, object]:
+        with translated():
+            flags = control.flags(self.conn)
+            self.conn.commit()
+        return flags
+
+    def _decide(self, switches: Mapping[str, object]) -> ModeDecision:
+        requested = self.config.requested
+        flag = switches.get(Flag.MODE)
+        if isinstance(flag, str) and flag in TradeMode.__members__.values():
+            requested = TradeMode(flag)
+        decision = decide_mode(requested, self.config.guards)
+        if decision != self.decision:
+            previous, self.decision = self.decision, decision
+            self._mode_changed(previous, decision)
+        return decision
+
+    def _mode_changed(self, previous: ModeDecision | None, decision: ModeDecision) -> None:
+        text = decision.describe()
+        log.warning("execution mode: %s", text) if decision.downgraded else log.info("execution mode: %s", text)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            state_repo.event(cur, "mode_changed", {
+                "requested": decision.requested.value, "effective": decision.effective.value,
+                "reasons": [r.value for r in decision.reasons],
+                "previous": None if previous is None else previous.effective.value})
+            if previous is not None or decision.effective is not TradeMode.SHADOW or decision.downgraded:
+                level = "warning" if decision.effective is TradeMode.LIVE or decision.downgraded else "info"
+                alerts.enqueue(cur, kind="mode", level=level, text=f"execution mode: {text}")
+        if self.on_mode is not None:
+            self.on_mode(decision)
+
+    def _hold_for_reconciliation(self, switches: Mapping[str, object]) -> bool:
+        """Live intents wait until a reconciliation has run since this start (exits included:
+        selling what the exchange may not hold is no better)."""
+        assert self.decision is not None
+        if self.decision.effective is not TradeMode.LIVE:
+            self.waiting = None
+            return False
+        latest = switches.get(Flag.RECONCILED)
+        if isinstance(latest, dict) and datetime.fromisoformat(str(latest.get("at"))) >= self.started_at:
+            self.waiting = None
+            return False
+        if self.waiting is None:
+            log.info("live execution waits for the start-up reconciliation with the exchange")
+            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                control.set_flag(cur, Flag.RECONCILE_REQUEST, {"id": None, "by": "execution start"}, "execution")
+        self.waiting = "the start-up reconciliation"
+        return True
+
+    def _reconciled(self, switches: Mapping[str, object]) -> bool:
+        latest = switches.get(Flag.RECONCILED)
+        return (isinstance(latest, dict) and latest.get("ok") is True
+                and datetime.fromisoformat(str(latest.get("at"))) >= self.started_at)
+
+    # ---- shadow: a batch in one transaction -------------------------------------------------
+
+    def _record_batch(self, intents: list[Intent], decision: ModeDecision, switches: Mapping[str, object]) -> None:
+        rows = []
+        for intent in intents:
+            verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=False),
+                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+            ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
+            rows.append(repo.Attempt(
+                paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=verdict.mode.value,
+                status=(verdict.status or Status.LOGGED).value, market=intent.market,
+                side="bid" if intent.side == "buy" else "ask", request=market_order_request(intent, ident),
+                blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail))
+        with translated():
+            with self.conn.cursor() as cur:
+                repo.insert(cur, rows)
+                cursors.advance(cur, CONSUMER, intents[-1].paper_trade_id)
+            self.conn.commit()
+        self.cursor = intents[-1].paper_trade_id
+        self._count(rows)
+
+    def _count(self, rows: list[repo.Attempt]) -> None:
+        self.stats.attempts += len(rows)
+        for r in rows:
+            if r.status != Status.UNKNOWN:
+                self._counted(r.status)
+            if r.status == Status.BLOCKED:
+                self.stats.blocked += 1
+
+    def _counted(self, status: str) -> None:
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+
+    # ---- test and live: one intent at a time ------------------------------------------------
+
+    def _facts(self, intent: Intent, switches: Mapping[str, object], decision: ModeDecision, *,
+               risk_checked: bool) -> IntentFacts:
+        now = self.clock.now()
+        age = (now - intent.created_at).total_seconds() if intent.created_at is not None else 0.0
+        bar_age = None
+        if self.config.feed_is_live and intent.bar_ts is not None:
+            bar_age = (now - intent.bar_ts).total_seconds() - 1.0  # a bar closes one second after its start
+        group = "order" if decision.effective is TradeMode.LIVE else "order-test"
+        breaker_open = remaining = None
+        if self.exchange is not None and decision.effective is not TradeMode.SHADOW:
+            breaker_open = self.exchange.breaker_state(group) == "open"
+            remaining = self.exchange.last_remaining(group)
+        violations: tuple[str, ...] = ()
+        if risk_checked:
+            violations = self._risk(intent, decision)
+        return IntentFacts(side=intent.side, switches=switches, intent_age_s=age, bar_age_s=bar_age,
+                           breaker_open=bool(breaker_open), remaining=remaining,
+                           reconciled=self._reconciled(switches), risk=violations)
+
+    def _risk(self, intent: Intent, decision: ModeDecision) -> tuple[str, ...]:
+        mode = decision.effective.value
+        with translated():
+            snapshot = state_repo.risk_state(self.conn, mode=mode, day_of=intent.bar_ts or self.clock.now())
+            free = state_repo.free_balance(self.conn, "KRW")
+            self.conn.commit()
+        if intent.side != "buy":
+            return ()
+        violations = list(risk.check_entry(market=intent.market, amount_krw=intent.amount_krw, now=self.clock.now(),
+                                           state=snapshot, limits=self.config.risk,
+                                           live=decision.effective is TradeMode.LIVE))
+        if decision.effective is TradeMode.LIVE:
+            if free is not None:
+                self.budget.observe(free[0], free[1])
+            if not self.budget.reserve(_budget_key(identifier(self.config.bot_id, intent.paper_trade_id, 1)),
+                                       intent.amount_krw, self.clock.now()):
+                available = self.budget.available
+                violations.append(f"order total {intent.amount_krw:,.0f} KRW above the free KRW budget "
+                                  f"{'unknown' if available is None else f'{available:,.0f}'}")
+        return tuple(violations)
+
+    def _one(self, intent: Intent, decision: ModeDecision, switches: Mapping[str, object]) -> None:
+        self._check_daily_loss(intent, switches)
+        switches = self._switches()
+        verdict = None
+        for _ in range(THROTTLE_WAITS + 1):
+            verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=True),
+                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+            if verdict.status is not Status.THROTTLED:
+                break
+            self.sleep(1.0)  # Upbit's budgets are per second: the next second has a fresh one
+        assert verdict is not None
+        ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
+        request = self._request(intent, ident, decision)
+        row = repo.Attempt(
+            paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=verdict.mode.value,
+            status=(verdict.status or Status.UNKNOWN).value, market=intent.market, side=request["side"],
+            request=request, blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail)
+        with translated():
+            with self.conn.cursor() as cur:
+                attempt_id = repo.insert_one(cur, row)
+                cursors.advance(cur, CONSUMER, intent.paper_trade_id)
+            self.conn.commit()
+        self.cursor = intent.paper_trade_id
+        self._count([row])
+        if verdict.status is None:
+            self._send(attempt_id, row, intent)
+        elif intent.side == "buy":
+            self.budget.release(_budget_key(ident), spent=False)
+
+    def _request(self, intent: Intent, ident: str, decision: ModeDecision) -> dict[str, str]:
+        """The order for the intent. A live sell sells what our ledger holds of the market: a market
+        buy of a KRW total rarely buys exactly the paper volume, and an exit must not leave dust."""
+        request = market_order_request(intent, ident)
+        if intent.side == "sell" and decision.effective is TradeMode.LIVE:
+            with translated():
+                held = state_repo.held_volume(self.conn, intent.market)
+                self.conn.commit()
+            if held > 0:
+                wanted = held if intent.volume >= held * Decimal("0.99") else intent.volume
+                volume = risk.sell_volume(wanted, held, intent.market)
+                if volume > 0:
+                    request["volume"] = str(volume)
+        return request
+
+    def _check_daily_loss(self, intent: Intent, switches: Mapping[str, object]) -> None:
+        if switches.get(Flag.KILLSWITCH) is True:
+            return
+        with translated():
+            snapshot = state_repo.risk_state(self.conn, mode="", day_of=intent.bar_ts or self.clock.now())
+            self.conn.commit()
+        if not risk.daily_loss_breached(snapshot.realized_today_krw, self.config.risk):
+            return
+        text = (f"kill switch ON (automatic): realised loss today {-snapshot.realized_today_krw:,.0f} KRW reached "
+                f"RISK_DAILY_LOSS_KRW={self.config.risk.daily_loss_krw:,.0f}; new entries are blocked")
+        log.error("%s", text)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            control.set_flag(cur, Flag.KILLSWITCH, True, "risk")
+            state_repo.event(cur, "kill_switch", {"by": "risk", "realized_today_krw": str(snapshot.realized_today_krw)})
+            alerts.enqueue(cur, kind="killswitch", level="critical", text=text)
+
+    # ---- sending and recording ------------------------------------------------------------
+
+    def _send(self, attempt_id: int, row: repo.Attempt, intent: Intent) -> None:
+        assert self.exchange is not None
+        self.failpoints.passed("execution.after_intent_commit")
+        live = row.mode == TradeMode.LIVE
+        params = _params(row.request)
+        self.stats.sent += 1
+        try:
+            order = self.exchange.create_order(**params) if live else self.exchange.test_order(**params)
+        except DuplicateIdentifier as exc:
+            self._note(attempt_id, f"duplicate identifier: {exc}")
+            self._resolve(self._open(attempt_id))
+            return
+        except OrderOutcomeUnknown as exc:
+            self.stats.unknown += 1
+            self._note(attempt_id, str(exc))
+            if live:
+                self._resolve(self._open(attempt_id))
+            else:
+                self._retry(attempt_id, intent, Status.ERROR, f"test order outcome unknown: {exc}")
+            return
+        except CircuitOpen as exc:
+            self._finish(attempt_id, Status.BLOCKED, str(exc), reasons=(Reason.BREAKER_OPEN.value,))
+            self._release(row)
+            return
+        except RateLimited as exc:
+            self.sleep(min(exc.retry_after or 1.0, 5.0))
+            self._retry(attempt_id, intent, Status.THROTTLED, f"refused by the rate limit: {exc}")
+            return
+        except (OrderRejectedByVenue, AuthFailed, CredentialsMissing) as exc:
+            self._finish(attempt_id, Status.ERROR, str(exc))
+            self._release(row)
+            if isinstance(exc, (AuthFailed, CredentialsMissing)):
+                self._alert("error", f"order {row.identifier} refused: {exc}")
+            return
+        except ExchangeError as exc:  # anything else: we cannot know it was not placed
+            self.stats.unknown += 1
+            self._note(attempt_id, str(exc))
+            if live:
+                self._resolve(self._open(attempt_id))
+            else:
+                self._retry(attempt_id, intent, Status.ERROR, f"test order failed: {exc}")
+            return
+        self.failpoints.passed("execution.after_send")
+        if live:
+            self._adopt(attempt_id, order, "reply")
+        else:
+            self._finish(attempt_id, Status.TEST_OK, None, response=_body(order))
+            self._release(row)
+
+    def _release(self, row: repo.Attempt) -> None:
+        if row.side == "bid":
+            self.budget.release(_budget_key(row.identifier), spent=False)
+
+    def _note(self, attempt_id: int, error: str) -> None:
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            repo.note_error(cur, attempt_id, error)
+
+    def _finish(self, attempt_id: int, status: Status, error: str | None, *, response: object | None = None,
+                reasons: tuple[str, ...] | None = None) -> None:
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            repo.finish(cur, attempt_id, status=status.value, error=error, response=response, reasons=reasons)
+        self._counted(status.value)
+
+    def _adopt(self, attempt_id: int, order: Order, source: str) -> None:
+        status = _status_of(order)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            self.stats.fills += repo.record_order(cur, attempt_id, order, _body(order), status=status.value,
+                                                  source=source)
+        key = _budget_key(order.identifier or "")
+        if status is Status.SUBMITTED:
+            now = self.clock.monotonic()
+            if attempt_id not in self.follows:
+                self.budget.placed(key, self.clock.now())  # the exchange has locked the KRW from now on
+            self.follows.setdefault(attempt_id, _Follow(next_at=now, since=now))
+        else:
+            self._counted(status.value)
+            self.follows.pop(attempt_id, None)
+            self.budget.release(key, spent=order.executed_volume > 0)
+
+    def _open(self, attempt_id: int) -> repo.Open:
+        with translated():
+            rows = [o for o in repo.unresolved(self.conn) if o.id == attempt_id]
+            self.conn.commit()
+        if not rows:
+            raise LookupError(f"attempt {attempt_id} is not open")
+        return rows[0]
+
+    # ---- resolving unknown outcomes, following live orders ----------------------------------
+
+    def _resume_open(self) -> None:
+        with translated():
+            open_ = repo.unresolved(self.conn)
+            self.conn.commit()
+        for att in open_:
+            if att.status == Status.UNKNOWN:
+                if att.mode == TradeMode.LIVE:
+                    self._resolve(att)
+                else:  # a test order creates nothing: try again
+                    self._retry(att.id, self._intent(att.paper_trade_id), Status.ERROR,
+                                "test order outcome unknown (interrupted)")
+            else:
+                self._follow(att)
+
+    def _intent(self, paper_trade_id: int) -> Intent:
+        with translated():
+            found = repo.intent(self.conn, paper_trade_id)
+            self.conn.commit()
+        return found
+
+    def _resolve(self, att: repo.Open) -> None:
+        """Look the identifier up until the exchange's answer is certain (see the module docstring)."""
+        assert self.exchange is not None
+        lookups = list(att.lookups)
+        interval = self.config.lookup_window_s / max(self.config.lookup_answers - 1, 1)
+        deadline = self.clock.monotonic() + self.config.lookup_window_s * 3 + 10
+        while True:
+            try:
+                order = self.exchange.find_order(att.identifier)
+            except ExchangeError as exc:
+                log.warning("looking up %s failed: %s", att.identifier, exc)
+                if self.clock.monotonic() > deadline:
+                    return  # still unknown; the next wake tries again
+                self.sleep(interval)
+                continue
+            if order is not None:
+                log.info("order %s found on the exchange (%s): adopted", att.identifier, order.state)
+                self.stats.adopted += 1
+                self._adopt(att.id, order, "lookup")
+                return
+            now = self.clock.now()
+            lookups.append(now)
+            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                repo.record_lookup(cur, att.id, now)
+            span = (lookups[-1] - lookups[0]).total_seconds()
+            if len(lookups) >= self.config.lookup_answers and span >= self.config.lookup_window_s:
+                self.stats.absent += 1
+                log.warning("order %s absent after %d lookups over %.1f s: never placed", att.identifier,
+                            len(lookups), span)
+                self._retry(att.id, self._intent(att.paper_trade_id), Status.ERROR,
+                            f"never placed: not found by {len(lookups)} lookups over {span:.1f} s")
+                return
+            self.sleep(interval)
+
+    def _retry(self, attempt_id: int, intent: Intent, status: Status, error: str) -> None:
+        """Finish ``attempt_id`` and, in the same transaction, commit the next attempt if the intent
+        still passes the gate (else record why not); then send it."""
+        with translated():
+            number = repo.next_attempt(self.conn, intent.paper_trade_id)
+            self.conn.commit()
+        switches = self._switches()
+        decision = self._decide(switches)
+        ident = identifier(self.config.bot_id, intent.paper_trade_id, number)
+        if number > MAX_ATTEMPTS:
+            self._finish(attempt_id, status, f"{error}; no attempt {number}: at most {MAX_ATTEMPTS} per intent")
+            return
+        verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=False),
+                       max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+        if verdict.status is Status.THROTTLED:
+            verdict = type(verdict)(mode=verdict.mode, status=None, reasons=verdict.reasons, detail=verdict.detail)
+        request = self._request(intent, ident, decision)
+        row = repo.Attempt(
+            paper_trade_id=intent.paper_trade_id, attempt=number, identifier=ident, mode=verdict.mode.value,
+            status=(verdict.status or Status.UNKNOWN).value, market=intent.market, side=request["side"],
+            request=request, blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            repo.finish(cur, attempt_id, status=status.value, error=error)
+            new_id = repo.insert_one(cur, row)
+        self._count([row])
+        if verdict.status is None:
+            self._send(new_id, row, intent)
+
+    def _follow(self, att: repo.Open) -> None:
+        assert self.exchange is not None
+        now = self.clock.monotonic()
+        follow = self.follows.setdefault(att.id, _Follow(next_at=now, since=now))
+        if now < follow.next_at:
+            return
+        try:
+            order = self.exchange.get_order(uuid=att.uuid) if att.uuid else self.exchange.get_order(
+                identifier=att.identifier)
+        except ExchangeError as exc:
+            log.warning("following order %s failed: %s", att.identifier, exc)
+            follow.next_at = now + 1.0
+            return
+        self._adopt(att.id, order, "poll")
+        if att.id in self.follows:
+            slow = now - follow.since > self.config.follow_timeout_s
+            follow.next_at = now + (SLOW_FOLLOW_S if slow else 0.0)
+
+    def _alert(self, level: str, text: str) -> None:
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            alerts.enqueue(cur, kind="execution", level=level, text=text)

@@ -1,0 +1,226 @@
+"""Risk limits for test/live entries, the KRW budget, and sell sizing: pure, time passed in.
+
+:func:`check_entry` lists every limit a buy would break, each naming its setting, so the
+attempt's error says what to change. An empty tuple means the entry is within limits; the
+caller passes the violations to :func:`execution.guards.gate` as ``IntentFacts.risk`` (reason
+``RISK_LIMIT``). The limits, from :class:`~config.settings.RiskSettings`:
+
+* ``RISK_MAX_ORDER_KRW``: the order total may equal it, not exceed it;
+* ``RISK_MAX_POSITIONS``: a market not already open needs a free slot (``open_markets`` counts
+  markets held live or with a non-final buy in flight); adding to an open market is not limited;
+* ``RISK_REBUY_COOLDOWN_S``: no buy of a market until this many seconds have passed since its
+  last sell (at exactly that many it is allowed); 0 = no cooldown;
+* ``LIVE_MARKETS``: a live order's market must be listed; an empty list allows none;
+* ``RISK_DAILY_LOSS_KRW``: once the realised loss of the current UTC day reaches it, entries stop
+  (the caller also trips the kill switch, :func:`daily_loss_breached`); 0 = no daily limit.
+
+Exits are never checked here: a position must always be closable. :func:`sell_volume` only sizes
+a sell to what is actually held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from config.settings import RiskSettings
+from exchange.rules import quote_currency, round_volume
+
+__all__ = ["KrwBudget", "RiskState", "check_entry", "daily_loss_breached", "sell_volume", "utc_day_start"]
+
+_ZERO = Decimal(0)
+
+
+def _aware(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got {moment!r}")
+    return moment
+
+
+def _krw(amount: Decimal) -> str:
+    """``1,200,000`` (whole won) or ``1,234.5`` (fractions kept, trailing zeros dropped)."""
+    if amount == amount.to_integral_value():
+        return f"{amount.quantize(Decimal(1)):,f}"
+    return f"{amount.normalize():,f}"
+
+
+def _seconds(value: float) -> str:
+    """``300``, ``59.5``, ``0.001``: at most three decimals, no trailing zeros."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskState:
+    """What the limits are checked against, as the caller last knew it."""
+
+    open_markets: frozenset[str]  # markets held live or with a non-final buy in flight
+    last_sell_at: Mapping[str, datetime]  # per market, aware UTC
+    realized_today_krw: Decimal  # realised PnL in the current UTC day (negative = loss)
+
+
+def check_entry(*, market: str, amount_krw: Decimal, now: datetime, state: RiskState,  # noqa: PLR0913
+                limits: RiskSettings, live: bool) -> tuple[str, ...]:
+    """Every risk limit a buy of ``amount_krw`` on ``market`` at ``now`` breaks; ``()`` = none."""
+    _aware(now, "now")
+    problems: list[str] = []
+    if amount_krw > limits.max_order_krw:
+        problems.append(f"order total {_krw(amount_krw)} KRW above RISK_MAX_ORDER_KRW={_krw(limits.max_order_krw)}")
+    opened = len(state.open_markets)
+    if market not in state.open_markets and opened >= limits.max_positions:
+        problems.append(f"{opened} markets open, {market} would be one more than "
+                        f"RISK_MAX_POSITIONS={limits.max_positions}")
+    last_sell = state.last_sell_at.get(market)
+    if last_sell is not None and limits.rebuy_cooldown_s > 0:
+        elapsed = (now - _aware(last_sell, "last_sell_at")).total_seconds()
+        if elapsed < limits.rebuy_cooldown_s:
+            problems.append(f"{market} sold {_seconds(elapsed)} s ago, within "
+                            f"RISK_REBUY_COOLDOWN_S={_seconds(limits.rebuy_cooldown_s)}")
+    if live and market not in limits.live_markets:
+        allowed = ",".join(limits.live_markets) or "empty: no market may trade live"
+        problems.append(f"{market} not in LIVE_MARKETS ({allowed})")
+    if daily_loss_breached(state.realized_today_krw, limits):
+        problems.append(f"realised loss today {_krw(-state.realized_today_krw)} KRW reached "
+                        f"RISK_DAILY_LOSS_KRW={_krw(limits.daily_loss_krw)}")
+    return tuple(problems)
+
+
+def daily_loss_breached(realized_today_krw: Decimal, limits: RiskSettings) -> bool:
+    """True when today's realised loss reached ``RISK_DAILY_LOSS_KRW`` (0 = no limit)."""
+    return limits.daily_loss_krw > 0 and -realized_today_krw >= limits.daily_loss_krw
+
+
+def utc_day_start(moment: datetime) -> datetime:
+    """Midnight UTC of the UTC day ``moment`` falls in (aware; "today" for the daily loss)."""
+    utc = _aware(moment, "moment").astimezone(UTC)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reservation:
+    amount: Decimal
+    at: datetime  # from when the exchange may hold the order (reserve, then placed)
+
+
+class KrwBudget:
+    """Free KRW as last read from the exchange, minus what in-flight buys reserved since.
+
+    Concurrent entries must never spend the same won twice, so each buy *reserves* its total
+    (keyed by the attempt identifier) before it is sent, and :meth:`reserve` refuses when less
+    is available. A reservation stays until :meth:`release` (the order reached a final state, or
+    was never sent), because the exchange locks the KRW when the order is placed and spends it at
+    the fill.
+
+    A balance read *after* the order was placed already excludes the locked (or spent) KRW, so
+    subtracting that reservation again would count it twice. Each reservation therefore keeps its
+    time, and::
+
+        available = latest observed free KRW - sum(amount of reservations with at >= observed_at)
+
+    * A reservation made at the same instant as the observation still counts (conservative).
+    * Reservations older than the latest observation are kept until released, but no longer
+      subtracted.
+    * ``reserve``'s ``at`` is the reservation's time. The exchange locks the KRW a little later,
+      when it accepts the order; a read in between does not show the lock yet. A caller that knows
+      when the exchange confirmed the order moves the reservation's time there with
+      :meth:`placed`, closing that gap.
+    * ``observe``'s ``at`` should be when the balance request was *sent*: only orders placed
+      before it are certainly reflected. An observation older than the latest is ignored (a slow
+      read answering late).
+    * Releasing a *spent* reservation (``release(key)``, the default: the order filled, or may
+      have) keeps subtracting its amount until a read after it arrives, because the last read
+      still shows those won as free. ``release(key, spent=False)`` (never sent, refused, or
+      cancelled without any fill) drops it at once: the won are free again.
+
+    ``available`` is ``None`` until the first observation (and nothing can be reserved then), and
+    never negative: an over-committed budget (the free KRW fell below what was reserved after the
+    read, e.g. by a withdrawal) reports 0. Not thread-safe: one actor owns it.
+    """
+
+    def __init__(self) -> None:
+        """An unknown balance with no reservations."""
+        self._free: Decimal | None = None
+        self._observed_at: datetime | None = None
+        self._reservations: dict[str, _Reservation] = {}
+        self._spent: list[_Reservation] = []  # released, not yet reflected in a read
+
+    def observe(self, free_krw: Decimal, at: datetime) -> None:
+        """A balance read of ``free_krw`` at ``at``; ignored when older than the latest one."""
+        _aware(at, "at")
+        if not free_krw.is_finite() or free_krw < 0:
+            raise ValueError(f"free KRW must be a finite amount >= 0, got {free_krw!r}")
+        if self._observed_at is not None and at < self._observed_at:
+            return
+        self._free, self._observed_at = free_krw, at
+        self._spent = [r for r in self._spent if r.at >= at]
+
+    def reserve(self, key: str, amount: Decimal, at: datetime) -> bool:
+        """Reserve ``amount`` for ``key``: ``False`` (nothing reserved) when less is available.
+
+        The balance must have been observed. Reserving a key that already holds a reservation
+        changes nothing and returns ``True``.
+        """
+        _aware(at, "at")
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError(f"a reservation must be a positive amount, got {amount!r}")
+        if key in self._reservations:
+            return True
+        available = self.available
+        if available is None or available < amount:
+            return False
+        self._reservations[key] = _Reservation(amount, at)
+        return True
+
+    def placed(self, key: str, at: datetime) -> None:
+        """The exchange accepted ``key``'s order at ``at``: only reads after it reflect the lock.
+
+        Moves the reservation's time forward, never back; unknown keys are ignored.
+        """
+        _aware(at, "at")
+        held = self._reservations.get(key)
+        if held is not None and at > held.at:
+            self._reservations[key] = _Reservation(held.amount, at)
+
+    def release(self, key: str, *, spent: bool = True) -> None:
+        """``key``'s order is final or was never sent; unknown keys are ignored.
+
+        ``spent`` (the safe default) keeps the amount subtracted until a later read shows it
+        gone; ``spent=False`` frees it at once (nothing was sent, or it was cancelled unfilled).
+        """
+        held = self._reservations.pop(key, None)
+        if held is not None and spent and self._counts(held):
+            self._spent.append(held)
+
+    def _counts(self, reservation: _Reservation) -> bool:
+        return self._observed_at is None or reservation.at >= self._observed_at
+
+    @property
+    def available(self) -> Decimal | None:
+        """KRW that may still be reserved; ``None`` before the first observation."""
+        if self._free is None:
+            return None
+        held = [*self._reservations.values(), *self._spent]
+        pending = sum((r.amount for r in held if self._counts(r)), _ZERO)
+        return max(self._free - pending, _ZERO)
+
+    @property
+    def reserved(self) -> Mapping[str, Decimal]:
+        """The reservations not yet released, by key (a copy)."""
+        return {key: r.amount for key, r in self._reservations.items()}
+
+
+def sell_volume(requested: Decimal, held_free: Decimal | None, market: str) -> Decimal:
+    """The volume to sell: ``min(requested, held_free)`` rounded down to the exchange's precision.
+
+    ``held_free`` is the free (unlocked) balance of the base currency; ``None`` = unknown, so
+    ``requested`` is used as is (rounded). 0 means nothing can be sold (the caller blocks with
+    ``RISK_LIMIT``). Precision comes from :func:`exchange.rules.round_volume`; ``market`` is
+    validated as an Upbit market id.
+    """
+    quote_currency(market)
+    for what, value in (("requested", requested), ("held_free", held_free)):
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError(f"{what} volume must be a finite amount >= 0, got {value!r}")
+    volume = requested if held_free is None else min(requested, held_free)
+    return round_volume(volume)
