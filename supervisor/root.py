@@ -60,7 +60,7 @@ NODES: tuple[tuple[str, Strategy], ...] = (
     ("market", Strategy.REST_FOR_ONE),
 )
 
-SANDBOX_TABLES = ("order_attempts", "paper_orders", "paper_marks", "paper_trades", "paper_positions",
+SANDBOX_TABLES = ("order_snapshots", "order_fills", "order_attempts", "paper_orders", "paper_marks", "paper_trades", "paper_positions",
                   "feed_offsets", "market_1s")
 
 
@@ -263,6 +263,9 @@ class _Root:
         last_trade = int(row[0]) if row else 0
         if cursors.get(self.conn, EXECUTION_CONSUMER) < last_trade:
             return False
+        row = self.conn.execute("SELECT count(*) FROM order_attempts WHERE NOT final").fetchone()
+        if row is not None and row[0]:
+            return False  # an order whose outcome is not final yet: resolve and follow it first
         unsent = alerts.count_unsent(self.conn)
         if unsent == 0:
             return True
