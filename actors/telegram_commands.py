@@ -5,7 +5,8 @@ actor. Only the configured chat may command; anything else is ignored and logged
 is processed exactly once across restarts: its id is the ``telegram_updates`` cursor, moved in
 the same transaction that issues the control command it asked for.
 
-Commands: /status /positions /profit /balance /help answer from the database; /pause /resume
+Commands: /status /positions /profit /balance /help answer from the database (/balance: the
+account actor's latest balance poll, per currency balance and locked); /pause /resume
 /mode /killswitch /flatten /restart /reconcile become ``control_commands`` rows (issuer
 ``telegram:<user>``) that the root carries out, and the reply is the root's acknowledgement.
 Destructive ones — /flatten, /killswitch off, /mode live — first ask for ``/confirm`` within
@@ -18,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -39,14 +41,15 @@ HELP = """Commands:
 /status — nodes, switches, position
 /positions — open paper positions
 /profit — realised and unrealised PnL, fees
-/balance — what the account holds
+/balance — what the exchange account holds
 /pause, /resume — block or allow new entries
-/killswitch on|off — block or allow every order
-/mode shadow|test|live — execution mode (guards still apply)
+/killswitch on|off — block or allow new entries (exits still go through)
+/mode shadow|test|live — request an execution mode (every guard still applies)
 /flatten — close every position
 /restart <node|node/actor> — restart through the supervisor
 /reconcile — reconcile with the exchange
 Destructive commands ask for /confirm."""
+NO_ACCOUNT = "No exchange account (no API keys), or no balance polled yet."
 CONTROL = {"pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile"}
 
 
@@ -197,8 +200,7 @@ class TelegramCommandActor(NodeActor):
             realised, fees, unrealised = row if row else (Decimal(0), Decimal(0), Decimal(0))
             return f"paper PnL: realised {realised:+,.0f} KRW, unrealised {unrealised:+,.0f} KRW, fees {fees:,.0f} KRW"
         if name == "balance":
-            return ("No exchange account in this build (paper trading and shadow execution only).\n"
-                    + self._positions_text())
+            return balance_text(self.conn) or f"{NO_ACCOUNT}\n{self._positions_text()}"
         return f"Unknown command /{name}. Send /help."
 
     def _positions_text(self) -> str:
@@ -221,6 +223,27 @@ class TelegramCommandActor(NodeActor):
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def balance_text(conn: psycopg.Connection) -> str:
+    """The latest balance poll, one line per currency; empty when there has been none."""
+    rows = conn.execute(
+        "SELECT taken_at, currency, balance, locked, avg_buy_price, unit_currency FROM account_snapshots"
+        " WHERE taken_at = (SELECT max(taken_at) FROM account_snapshots)"
+        " ORDER BY currency <> 'KRW', currency").fetchall()
+    if not rows:
+        return ""
+    lines = [f"exchange account at {rows[0][0].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC:"]
+    for _at, currency, balance, locked, avg, unit in rows:
+        line = f"{currency} {_amount(balance)} (locked {_amount(locked)})"
+        if currency != unit and avg > 0:
+            line += f", avg buy {_amount(avg)} {unit}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value.normalize():,f}"
 
 
 _USAGE = {"mode": "shadow|test|live", "killswitch": "on|off", "restart": "<node|node/actor>", "pause": "",

@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     record.add_parser(sub)
     watchdog.add_parser(sub)
-    from supervisor import preflight
+    from supervisor import preflight, smoke
 
     preflight.add_parser(sub)
+    smoke.add_parser(sub)
     sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
                    add_help=False)
     sub.add_parser("backtest", help="replay recorded data at full speed through the system and report; "
@@ -104,7 +105,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
         return preflight.preflight(args, out)
     try:
-        settings = load_settings(env_file=args.env_file, overrides=overrides_from(args))
+        settings = load_settings(env_file=getattr(args, "smoke_env_file", None) or args.env_file,
+                                 overrides=overrides_from(args))
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -121,6 +123,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from supervisor import record
 
         return record.record(settings, args, out)
+    if args.command == "smoke":
+        from supervisor import smoke
+
+        return smoke.smoke(settings, args, out)
     return _run(settings, args, out)
 
 

@@ -6,16 +6,21 @@ effect cannot disagree. What each command does:
 
 - ``pause`` / ``resume``: new entries (buy intents) are blocked with reason ``PAUSED`` / allowed
   again; exits still go through.
-- ``killswitch on|off``: every intent is blocked with reason ``KILL_SWITCH`` / allowed again.
-- ``mode shadow|test|live``: this build executes in shadow mode only; asking for test or live
-  is refused and says why (it can never bypass a guard).
+- ``killswitch on|off``: new entries are blocked with reason ``KILL_SWITCH`` / allowed again;
+  exits still go through (``flatten`` closes positions).
+- ``mode shadow|test|live``: records the *requested* mode in ``system_flags['mode']`` and an
+  ``execution_events`` row (``mode_requested``). It changes no guard: the execution actor derives
+  the effective mode from this request and every guard (keys, ``LIVE_TRADING``, ``LIVE_CONFIRM``,
+  ``READ_ONLY`` …), so asking for live can never bypass one. ``ctl status`` shows both modes.
 - ``restart <node>``: the node process is stopped and started again by the root supervisor.
 - ``restart <actor>``: the actor is crashed on purpose inside its node, so its node's supervisor
   restarts it *with its strategy* (in the market node, the actors after it too), exactly as for
   a real failure — a restart that skipped the strategy could lose what was in flight.
 - ``flatten``: every paper position is sold at its market's next trade (the paper book carries it
   out and says when all are closed; pause first to keep the strategy from re-entering).
-- ``reconcile``: refused in this build (no exchange account to reconcile with).
+- ``reconcile``: sets ``system_flags['reconcile_request']`` to ``{"id", "by"}``; the account actor
+  consumes it, reconciles with the exchange, and reports as an alert and in
+  ``reconciliation_reports`` (shown by ``ctl status``).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 
+from execution.reasons import Flag
 from persistence import alerts, control
 from persistence.errors import translated
 
@@ -35,6 +42,7 @@ log = logging.getLogger(__name__)
 
 HANDLER = "root"
 NODE_NAMES = ("ops", "execution", "market")
+MODES = ("shadow", "test", "live")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,24 +88,18 @@ class CommandHandler:
         args: dict[str, Any] = command.args
         name = command.command
         if name in ("pause", "resume"):
-            control.set_flag(cur, "paused", name == "pause", command.issuer)
+            control.set_flag(cur, Flag.PAUSED.value, name == "pause", command.issuer)
             return Outcome(ok=True, text="new entries paused; exits still go through" if name == "pause"
                            else "entries resumed")
         if name == "killswitch":
             state = args.get("state")
             if state not in ("on", "off"):
                 return Outcome(ok=False, text="killswitch takes on or off")
-            control.set_flag(cur, "killswitch", state == "on", command.issuer)
-            return Outcome(ok=True, text="kill switch ON: every order intent is blocked" if state == "on"
-                           else "kill switch off")
+            control.set_flag(cur, Flag.KILLSWITCH.value, state == "on", command.issuer)
+            return Outcome(ok=True, text="kill switch ON: new entries are blocked (exits still go through); "
+                                         "flatten to close positions" if state == "on" else "kill switch off")
         if name == "mode":
-            mode = args.get("mode")
-            if mode == "shadow":
-                return Outcome(ok=True, text="execution mode is shadow")
-            if mode in ("test", "live"):
-                return Outcome(ok=False, text=f"{mode} execution is not available in this build; the system stays "
-                                              "in shadow mode (no exchange client, no guards to agree)")
-            return Outcome(ok=False, text="mode takes shadow, test or live")
+            return self._mode(cur, args.get("mode"), command.issuer)
         if name == "restart":
             return self._restart(conn, str(args.get("target", "")), command.issuer)
         if name == "flatten":
@@ -105,9 +107,23 @@ class CommandHandler:
             return Outcome(ok=True, text="every paper position is sold at its market's next trade (pause first to "
                                          "keep the strategy from entering again); an alert says when all are closed")
         if name == "reconcile":
-            return Outcome(ok=False, text="reconcile is not available in this build: there is no exchange account "
-                                          "to reconcile with (paper trading and shadow execution only)")
+            request = {"id": command.id, "by": command.issuer}
+            control.set_flag(cur, Flag.RECONCILE_REQUEST.value, request, command.issuer)
+            return Outcome(ok=True, text="reconciliation requested; its report follows as an alert and in ctl status")
         return Outcome(ok=False, text=f"unknown command {name!r}")
+
+    @staticmethod
+    def _mode(cur: psycopg.Cursor, mode: object, issuer: str) -> Outcome:
+        """Record the requested mode; the execution actor applies it only as far as every guard agrees."""
+        if mode not in MODES:
+            return Outcome(ok=False, text="mode takes shadow, test or live")
+        control.set_flag(cur, Flag.MODE.value, mode, issuer)
+        cur.execute("INSERT INTO execution_events (kind, detail) VALUES ('mode_requested', %s::jsonb)",
+                    (orjson.dumps({"mode": mode, "by": issuer}).decode(),))
+        guards = {"shadow": "execution applies it (a guard can only lower the mode, and shadow sends nothing)",
+                  "test": "execution applies it only if every test guard agrees (keys, TEST_ORDERS, READ_ONLY)",
+                  "live": "execution applies it only if every live guard agrees"}[str(mode)]
+        return Outcome(ok=True, text=f"requested {mode}; {guards} — see ctl status for the effective mode")
 
     def _restart(self, conn: psycopg.Connection, target: str, issuer: str) -> Outcome:
         if target in NODE_NAMES:

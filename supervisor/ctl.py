@@ -11,10 +11,12 @@ import argparse
 import getpass
 import socket
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from config import Settings
+from execution.reasons import Flag
 from persistence import control, embedded, runtime
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
@@ -30,12 +32,12 @@ COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "resta
 
 def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ctl subcommands (``status`` plus the durable control messages)."""
-    ctl_sub.add_parser("status", help="print the running tree: nodes and actors")
+    ctl_sub.add_parser("status", help="print the running tree, the execution mode, breakers and reconciliation")
     ctl_sub.add_parser("pause", help="block new entries (exits still go through)")
     ctl_sub.add_parser("resume", help="allow new entries again")
-    mode = ctl_sub.add_parser("mode", help="set the execution mode (every guard must still agree)")
+    mode = ctl_sub.add_parser("mode", help="request an execution mode (applied only as far as every guard agrees)")
     mode.add_argument("mode", choices=["shadow", "test", "live"])
-    kill = ctl_sub.add_parser("killswitch", help="block (on) or allow (off) every order intent")
+    kill = ctl_sub.add_parser("killswitch", help="block (on) or allow (off) new entries; exits still go through")
     kill.add_argument("state", choices=["on", "off"])
     ctl_sub.add_parser("flatten", help="close every position")
     restart = ctl_sub.add_parser("restart", help="restart a node (ops, execution, market) or an actor (node/actor)")
@@ -116,20 +118,116 @@ def status(settings: Settings, out: TextIO) -> int:
             nodes = runtime.read_nodes(conn)
             actors = runtime.read_actors(conn)
             switches = control.flags(conn)
+            account = read_account(conn)
             summary = render_summary(conn)
     except DatabaseError as exc:
         print(f"the system is not reachable ({where}): {exc}", file=out)
         return EXIT_NOT_RUNNING
     out.write(render_status(nodes, actors, now=datetime.now(UTC)))
     on = [name for name in ("paused", "killswitch") if switches.get(name) is True]
-    out.write(f"\nswitches: {', '.join(on) if on else 'none set (entries allowed, kill switch off)'}\n")
+    out.write(f"\nswitches: {', '.join(on) if on else 'none set (not paused, kill switch off)'}\n")
+    out.write(render_execution(switches, actors, account, configured_mode=settings.trade_mode.value))
     out.write(summary)
     return EXIT_OK
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountView:
+    """What the account actor last wrote: the latest reconciliation and the positions held."""
+
+    reconciliation: dict[str, Any] | None  # the latest reconciliation_reports row
+    live_positions: int  # live_positions rows holding something
+
+
+def read_account(conn: Any) -> AccountView:
+    """The latest reconciliation report and how many live positions the exchange holds."""
+    cur = conn.execute(
+        "SELECT id, at, trigger, ok, differences, unknown_orders, missing_orders, halted, error"
+        " FROM reconciliation_reports ORDER BY id DESC LIMIT 1")
+    row = cur.fetchone()
+    latest = None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
+    held = conn.execute("SELECT count(*) FROM live_positions WHERE volume + locked > 0").fetchone()
+    return AccountView(reconciliation=latest, live_positions=int(held[0]) if held else 0)
+
+
+def render_execution(switches: dict[str, Any], actors: list[dict[str, Any]], account: AccountView, *,
+                     configured_mode: str) -> str:
+    """Requested and effective mode, exchange breakers, the latest reconciliation, live positions."""
+    counters = next((a["counters"] or {} for a in actors if (a["node"], a["actor"]) == ("execution", "execution")),
+                    {})
+    requested = switches.get(Flag.MODE.value)
+    requested_text = (f"{requested} (set by ctl/Telegram)" if requested in ("shadow", "test", "live")
+                      else f"{configured_mode} (TRADE_MODE)")
+    effective = counters.get("mode")
+    reasons = counters.get("mode_reasons")
+    if effective is None:
+        effective_text = "unknown (the execution actor has not reported it)"
+    elif reasons:
+        effective_text = f"{effective}, downgraded: {_reasons_text(reasons)}"
+    else:
+        effective_text = f"{effective} (every guard agrees)"
+    lines = [f"execution: requested {requested_text}; effective {effective_text}"]
+    breakers = counters.get("breakers")
+    if isinstance(breakers, dict) and breakers:
+        lines.append("exchange breakers: " + ", ".join(f"{g} {s}" for g, s in sorted(breakers.items())))
+    else:
+        lines.append("exchange breakers: n/a")
+    lines.append(_reconciliation_text(account.reconciliation))
+    halt = switches.get(Flag.RECONCILE_HALT.value)
+    if halt:
+        detail = halt if isinstance(halt, dict) else {}
+        report = f" by report #{detail['report']}" if detail.get("report") is not None else ""
+        why = f": {detail['why']}" if detail.get("why") else ""
+        lines.append(f"entries: HALTED{report}{why} (exits still go through; ctl reconcile after resolving it)")
+    else:
+        lines.append("entries: not halted by reconciliation")
+    lines.append(f"live positions: {account.live_positions}")
+    return "\n".join(lines) + "\n"
+
+
+def _reasons_text(reasons: Any) -> str:
+    return ", ".join(map(str, reasons)) if isinstance(reasons, list | tuple) else str(reasons)
+
+
+def _reconciliation_text(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return "reconciliation: none yet"
+    at = report["at"].astimezone(UTC)
+    head = (f"reconciliation #{report['id']} ({report['trigger']}) at {at:%Y-%m-%dT%H:%M:%SZ}:"
+            f" {'ok' if report['ok'] else 'DIFFERENCES'}")
+    parts = []
+    differences = report["differences"] or []
+    if differences:
+        shown = "; ".join(_difference_text(d) for d in differences[:3])
+        more = f"; +{len(differences) - 3} more" if len(differences) > 3 else ""
+        parts.append(f"{_count(len(differences), 'difference')}: {shown}{more}")
+    for key, label in (("unknown_orders", "open exchange order"), ("missing_orders", "order of ours")):
+        if report[key]:
+            where = "we do not know" if key == "unknown_orders" else "the exchange does not know"
+            parts.append(f"{_count(len(report[key]), label)} {where}")
+    if report["error"]:
+        parts.append(f"error: {report['error']}")
+    return head + (f" — {', '.join(parts)}" if parts else "")
+
+
+def _count(n: int, noun: str) -> str:
+    if n == 1:
+        return f"1 {noun}"
+    head, _, tail = noun.partition(" ")
+    return f"{n} {head}s{' ' + tail if tail else ''}"
+
+
+def _difference_text(item: Any) -> str:
+    if isinstance(item, dict):
+        text = " ".join(f"{k}={v}" for k, v in item.items())
+    else:
+        text = str(item)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def render_summary(conn: Any) -> str:
-    """Execution mode, feed freshness per market, the paper book."""
-    lines = ["execution: shadow (orders are recorded, never sent; paper trading)"]
+    """Feed freshness per market, the paper book."""
+    lines = []
     feeds = conn.execute(
         "SELECT market, max(ts), now() - max(ts), count(*) FILTER (WHERE incomplete) FROM market_1s"
         " GROUP BY market ORDER BY market").fetchall()

@@ -59,7 +59,9 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
             fake.user_says(CHAT, "/mode live")
             reply_containing("mode live is destructive")
             fake.user_says(CHAT, "/confirm")
-            assert "not available" in reply_containing("⛔ mode")
+            assert "requested live; execution applies it only if every live guard agrees" in reply_containing(
+                "✅ mode")
+            assert conn.execute("SELECT value FROM system_flags WHERE name = 'mode'").fetchone() == ("live",)
             fake.user_says(CHAT, "/confirm")
             reply_containing("Nothing to confirm")
             fake.user_says(CHAT, "/killswitch maybe")
@@ -67,7 +69,7 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
             audit = conn.execute("SELECT command, args::text, status, issuer FROM control_commands ORDER BY id"
                                  ).fetchall()
         assert [(c, s) for c, _a, s, _i in audit] == [("pause", "done"), ("killswitch", "done"),
-                                                      ("killswitch", "done"), ("mode", "failed")]
+                                                      ("killswitch", "done"), ("mode", "done")]
         assert all(i.startswith("telegram:operator(4242)") for *_x, i in audit)
         n_control = len(audit)
 
@@ -82,12 +84,14 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
             fake.user_says(CHAT, "/resume")
             reply_containing("entries resumed")
             for command, answer in (("/positions", "paper positions"), ("/profit", "paper PnL: realised"),
-                                    ("/balance", "No exchange account"), ("/help", "Destructive commands"),
-                                    ("/reconcile", "⛔ reconcile"), ("/restart market/strategy", "✅ restart"),
-                                    ("/nonsense", "Unknown command")):
+                                    ("/balance", "No exchange account (no API keys)"),
+                                    ("/help", "/reconcile — reconcile with the exchange"),
+                                    ("/reconcile", "✅ reconcile: reconciliation requested"),
+                                    ("/mode shadow", "✅ mode: requested shadow"),
+                                    ("/restart market/strategy", "✅ restart"), ("/nonsense", "Unknown command")):
                 fake.user_says(CHAT, command)
                 reply_containing(answer)
             fake.user_says(CHAT, "/flatten")
             reply_containing("flatten is destructive")
             assert conn.execute("SELECT count(*) FROM control_commands WHERE issuer LIKE 'telegram:%'"
-                                ).fetchone()[0] == n_control + 3  # resume, reconcile, restart; flatten unconfirmed
+                                ).fetchone()[0] == n_control + 4  # resume, reconcile, mode, restart; not flatten

@@ -1,0 +1,89 @@
+"""The root's command handler against a real database: flags, audit rows, alerts, results."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from persistence import control
+from supervisor.commands import CommandHandler, Outcome
+
+
+class _Nodes:
+    """Records restart and crash requests instead of carrying them out."""
+
+    def __init__(self) -> None:
+        self.restarted: list[str] = []
+        self.crashed: list[tuple[str, str, str]] = []
+
+    def restart(self, node: str) -> None:
+        self.restarted.append(node)
+
+    def crash(self, node: str, actor: str, note: str) -> Outcome:
+        self.crashed.append((node, actor, note))
+        return Outcome(ok=True, text=f"{node}/{actor} restarted")
+
+
+@pytest.fixture
+def handler() -> CommandHandler:
+    nodes = _Nodes()
+    return CommandHandler(restart_node=nodes.restart, crash_actor=nodes.crash,
+                          actor_nodes=lambda _conn: {"execution": "execution", "account": "execution"})
+
+
+def run(db: psycopg.Connection, handler: CommandHandler, command: str, issuer: str = "cli:op@host",
+        **args: str) -> control.Command:
+    command_id = control.issue(db, issuer=issuer, command=command, args=args)
+    assert handler.handle_pending(db) == 1
+    row = control.get(db, command_id)
+    assert row is not None
+    return row
+
+
+def flag(db: psycopg.Connection, name: str) -> object:
+    row = db.execute("SELECT value FROM system_flags WHERE name = %s", (name,)).fetchone()
+    return None if row is None else row[0]
+
+
+@pytest.mark.parametrize("mode", ["shadow", "test", "live"])
+def test_mode_records_the_request_and_an_execution_event(db: psycopg.Connection, handler: CommandHandler,
+                                                         mode: str) -> None:
+    row = run(db, handler, "mode", issuer="telegram:op(42)", mode=mode)
+    assert row.status == "done"
+    assert row.result is not None and row.result.startswith(f"requested {mode}; execution applies it")
+    assert row.result.endswith("see ctl status for the effective mode")
+    assert flag(db, "mode") == mode
+    assert db.execute("SELECT updated_by FROM system_flags WHERE name = 'mode'").fetchone() == ("telegram:op(42)",)
+    assert db.execute("SELECT kind, detail FROM execution_events").fetchall() == [
+        ("mode_requested", {"mode": mode, "by": "telegram:op(42)"})]
+    alert = db.execute("SELECT kind, level, text FROM alerts").fetchone()
+    assert alert is not None and alert[:2] == ("control", "info")
+    assert alert[2].startswith(f"mode {mode} by telegram:op(42): done — requested {mode}")
+
+
+def test_live_is_requested_subject_to_every_live_guard(db: psycopg.Connection, handler: CommandHandler) -> None:
+    row = run(db, handler, "mode", mode="live")
+    assert row.result == ("requested live; execution applies it only if every live guard agrees — "
+                          "see ctl status for the effective mode")
+
+
+def test_a_bad_mode_is_refused_and_changes_nothing(db: psycopg.Connection, handler: CommandHandler) -> None:
+    row = run(db, handler, "mode", mode="yolo")
+    assert row.status == "failed" and row.result == "mode takes shadow, test or live"
+    assert flag(db, "mode") is None
+    assert db.execute("SELECT count(*) FROM execution_events").fetchone() == (0,)
+
+
+def test_reconcile_sets_the_request_flag(db: psycopg.Connection, handler: CommandHandler) -> None:
+    row = run(db, handler, "reconcile", issuer="cli:op@host")
+    assert row.status == "done"
+    assert row.result == "reconciliation requested; its report follows as an alert and in ctl status"
+    assert flag(db, "reconcile_request") == {"id": row.id, "by": "cli:op@host"}
+
+
+def test_killswitch_on_blocks_entries_only(db: psycopg.Connection, handler: CommandHandler) -> None:
+    on = run(db, handler, "killswitch", state="on")
+    assert on.result == "kill switch ON: new entries are blocked (exits still go through); flatten to close positions"
+    assert flag(db, "killswitch") is True
+    off = run(db, handler, "killswitch", state="off")
+    assert off.result == "kill switch off" and flag(db, "killswitch") is False
