@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from dashboard.db import ReadOnlyPool
 from dashboard.execution import read_alerts
+from dashboard.guards import BREAKER_STATES
 from dashboard.health import evaluate
 from dashboard.market import read_feed, read_portfolio
 from dashboard.sections import section_metrics
@@ -91,7 +92,7 @@ def _families(conn: psycopg.Connection, now: datetime, limits: Limits) -> Iterat
     yield from _feed_families(feed)
     yield from _money_families(conn)
     yield from _execution_families(conn, now)
-    yield from _optional_families(conn)
+    yield from _section_families(conn, actors)
 
 
 def _feed_families(feed: dict[str, Any]) -> Iterator[Metric]:
@@ -133,14 +134,19 @@ def _execution_families(conn: psycopg.Connection, now: datetime) -> Iterator[Met
                  [([], clock_skew(conn, now))])
 
 
-def _optional_families(conn: psycopg.Connection) -> Iterator[Metric]:
-    found = section_metrics(conn)
-    yield _gauge("dashboard_section_available", "1 when the section's table exists in this build",
+def _section_families(conn: psycopg.Connection, actors: list[dict[str, Any]]) -> Iterator[Metric]:
+    found = section_metrics(conn, actors)
+    yield _gauge("dashboard_section_available", "1 when every table the section reads exists in this build",
                  [([key], ok) for key, ok in found["available"].items()], ["section"])
-    yield _gauge("breaker_state", "1 for each breaker's current state (when breakers are recorded)",
-                 [([name, state], 1) for name, state in found["breakers"]], ["breaker", "state"])
+    states = list(BREAKER_STATES)
+    for _group, state in found["breakers"]:
+        if state not in states:
+            states.append(state)
+    yield _gauge("breaker_state", "1 for the current state of each exchange endpoint group's circuit breaker, 0 for"
+                 " the others (as the execution actor reports them; absent while it does not run)",
+                 [([group, s], s == state) for group, state in found["breakers"] for s in states], ["breaker", "state"])
     diff = found["reconciliation_differences"]
-    yield _gauge("reconciliation_differences", "differences found by the latest reconciliation (when recorded)",
+    yield _gauge("reconciliation_differences", "balance differences found by the latest completed reconciliation",
                  [([], diff)] if diff is not None else [])
 
 

@@ -1,131 +1,101 @@
-"""Sections that arrive with later work: breakers, throttling, guards, account snapshots, reconciliation.
+"""The execution and account sections of the page: breakers, guards, throttling, account, reconciliation.
 
-Each is declared once in ``SECTIONS`` with the tables it may live in. While none of them exists
-the section says ``"available": false`` and the page writes "not available in this build". Once
-a table lands, its newest rows are shown as a generic table (columns as the migration names them)
-with no dashboard change needed; a dedicated view can replace the generic one later under the
-same ``key``. Columns whose name suggests a credential are never read.
+Each is declared once in ``SECTIONS`` (page order) with the tables it reads beyond the first
+migrations, and read by a dedicated view (``dashboard.guards``, ``dashboard.account``). Each entry
+of the status document's ``sections`` list is ``{"key", "title", "available", ...}`` followed by
+the view's own fields::
 
-``section_metrics`` derives the two Prometheus figures the issue names from these tables when
-they exist: breaker states and the latest reconciliation's differences.
+    breakers        {"actor_state", "current", "report_age_s", "breakers": [{"group", "state"}], "open", "note"}
+    guards          {"actor_state", "mode", "requested_mode", "mode_reasons", "downgraded",
+                     "switches": [{"name", "set", "active", "value", "text", "updated_at", "updated_by"}],
+                     "events": [{"id", "at", "kind", "detail", "text"}],
+                     "attempts_considered", "blocked_reasons": [{"reason", "count", "kind"}]}
+    throttling      {"window_s", "last_hour", "last_24h", "last_at", "recent": [attempt], "note"}
+    account         {"taken_at", "age_s", "balances": [...], "positions": [...], "actor_state", "polls",
+                     "last_error", "note"}
+    reconciliation  {"latest", "reports": [...], "differences", "halt", "note"}
+
+The product always migrates, so every table is there; a database that lacks one (an older build)
+still gets a page: the section says ``"available": false`` and "not available in this build".
+Free-form values (event details, flag values, differences) pass through ``dashboard.scrub``, so a
+credential-like key is never shown.
+
+``section_metrics`` gives ``/metrics`` the breaker states (while the execution actor runs) and the
+latest completed reconciliation's differences.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg import sql
+
+from dashboard.account import latest_differences, read_account, read_reconciliation
+from dashboard.guards import (
+    current_breakers,
+    find_actor,
+    read_breakers,
+    read_guards,
+    read_switches,
+    read_throttling,
+)
+from execution.reasons import Flag
 
 NOT_AVAILABLE = "not available in this build"
-_SECRET_WORDS = ("secret", "token", "password", "passwd", "access_key", "api_key", "credential", "jwt")
-_ORDER_COLUMNS = ("updated_at", "at", "ts", "created_at", "taken_at", "id")
-_CELL_CHARS = 160
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OptionalSection:
-    """A page section backed by the first of ``tables`` that exists."""
+class Section:
+    """A page section and the tables its view reads (beyond those every build has)."""
 
     key: str
     title: str
-    tables: tuple[str, ...]
-    limit: int = 20
+    tables: tuple[str, ...] = ()
 
 
-SECTIONS: tuple[OptionalSection, ...] = (
-    OptionalSection(key="breakers", title="Circuit breakers", tables=("breaker_states", "circuit_breakers", "breakers")),
-    OptionalSection(key="throttling", title="Throttling", tables=("throttle_events", "rate_limit_events", "throttling")),
-    OptionalSection(key="guards", title="Guards", tables=("guard_events", "risk_guards", "guards")),
-    OptionalSection(key="account", title="Account snapshots", tables=("account_snapshots",)),
-    OptionalSection(key="reconciliation", title="Reconciliation",
-                    tables=("reconciliations", "reconciliation_runs", "reconciliation_diffs")),
+SECTIONS: tuple[Section, ...] = (
+    Section(key="guards", title="Guards", tables=("execution_events",)),
+    Section(key="breakers", title="Circuit breakers"),
+    Section(key="throttling", title="Throttling"),
+    Section(key="account", title="Account", tables=("account_snapshots", "live_positions")),
+    Section(key="reconciliation", title="Reconciliation", tables=("reconciliation_reports",)),
 )
 
 
-def existing_tables(conn: psycopg.Connection, sections: tuple[OptionalSection, ...] = SECTIONS
-                    ) -> dict[str, list[str]]:
-    """Table → readable column names, for the candidate tables that exist."""
-    names = [t for s in sections for t in s.tables]
-    cols: dict[str, list[str]] = {}
-    for table, column in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = ANY(%s) ORDER BY table_name, ordinal_position",
-            (names,)).fetchall():
-        if not any(word in column.lower() for word in _SECRET_WORDS):
-            cols.setdefault(table, []).append(column)
-    return cols
+def available(conn: psycopg.Connection, sections: tuple[Section, ...] = SECTIONS) -> dict[str, bool]:
+    """Section key → whether every table it reads exists."""
+    names = sorted({t for s in sections for t in s.tables})
+    found = {r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        " AND table_name = ANY(%s)", (names,)).fetchall()}
+    return {s.key: all(t in found for t in s.tables) for s in sections}
 
 
-def read_sections(conn: psycopg.Connection, sections: tuple[OptionalSection, ...] = SECTIONS) -> list[dict[str, Any]]:
-    """One entry per section, in page order."""
-    tables = existing_tables(conn, sections)
+def read_sections(conn: psycopg.Connection, now: datetime, actors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per section, in page order (``actors``: the tree's actors, each with its ``node``)."""
+    ok = available(conn)
+    switches = read_switches(conn)
+    halt = next(s for s in switches if s["name"] == Flag.RECONCILE_HALT.value)
+    views = {
+        "guards": lambda: read_guards(conn, actors, switches),
+        "breakers": lambda: read_breakers(actors),
+        "throttling": lambda: read_throttling(conn, now),
+        "account": lambda: read_account(conn, now, find_actor(actors, "account")),
+        "reconciliation": lambda: read_reconciliation(conn, halt),
+    }
     out = []
-    for section in sections:
-        table = next((t for t in section.tables if t in tables), None)
-        entry: dict[str, Any] = {"key": section.key, "title": section.title, "available": table is not None}
-        if table is None:
-            entry["note"] = NOT_AVAILABLE
-        else:
-            columns, rows = _newest_rows(conn, table, tables[table], section.limit)
-            entry.update(table=table, columns=columns, rows=[[_cell(v) for v in r] for r in rows])
+    for section in SECTIONS:
+        entry: dict[str, Any] = {"key": section.key, "title": section.title, "available": ok[section.key]}
+        entry.update(views[section.key]() if ok[section.key] else {"note": NOT_AVAILABLE})
         out.append(entry)
     return out
 
 
-def section_metrics(conn: psycopg.Connection) -> dict[str, Any]:
-    """``{"breakers": [(name, state)], "reconciliation_differences": n | None}`` from the tables that exist."""
-    tables = existing_tables(conn)
-    breakers: list[tuple[str, str]] = []
-    table = next((t for t in _tables_of("breakers") if t in tables), None)
-    if table is not None:
-        name_col = next((c for c in ("breaker", "name", "endpoint_group", "group_name") if c in tables[table]), None)
-        if name_col is not None and "state" in tables[table]:
-            _cols, rows = _newest_rows(conn, table, [name_col, "state", *tables[table]], 1000)
-            seen: set[str] = set()
-            for row in rows:  # newest first: the first row per breaker is its current state
-                name, state = str(row[0]), str(row[1])
-                if name not in seen:
-                    seen.add(name)
-                    breakers.append((name, state))
-    differences = None
-    table = next((t for t in _tables_of("reconciliation") if t in tables), None)
-    if table is not None:
-        col = next((c for c in ("differences", "difference_count", "diff_count", "mismatches") if c in tables[table]),
-                   None)
-        if col is not None:
-            _cols, rows = _newest_rows(conn, table, [col, *tables[table]], 1)
-            if rows and isinstance(rows[0][0], int | float | Decimal):
-                differences = float(rows[0][0])
-    return {"breakers": breakers, "reconciliation_differences": differences,
-            "available": {s.key: any(t in tables for t in s.tables) for s in SECTIONS}}
-
-
-def _tables_of(key: str) -> tuple[str, ...]:
-    return next(s.tables for s in SECTIONS if s.key == key)
-
-
-def _newest_rows(conn: psycopg.Connection, table: str, columns: list[str], limit: int
-                 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    order = next((c for c in _ORDER_COLUMNS if c in columns), None)
-    unique = list(dict.fromkeys(columns))
-    query = sql.SQL("SELECT {cols} FROM {table}{order} LIMIT {limit}").format(
-        cols=sql.SQL(", ").join(sql.Identifier(c) for c in unique),
-        table=sql.Identifier(table),
-        order=sql.SQL(" ORDER BY {} DESC").format(sql.Identifier(order)) if order else sql.SQL(""),
-        limit=sql.Literal(limit),
-    )
-    return unique, conn.execute(query).fetchall()
-
-
-def _cell(value: object) -> object:
-    if value is None or isinstance(value, bool | int | float | datetime):
-        return value
-    if isinstance(value, Decimal):
-        return float(value)
-    text = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
-    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
+def section_metrics(conn: psycopg.Connection, actors: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"breakers": [(group, state)], "reconciliation_differences": n | None, "available": {key: bool}}``."""
+    ok = available(conn)
+    return {"breakers": current_breakers(actors),
+            "reconciliation_differences": latest_differences(conn) if ok["reconciliation"] else None,
+            "available": ok}

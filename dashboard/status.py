@@ -1,7 +1,8 @@
 """``/api/status`` and ``/api/series``: the page's JSON, built from one read-only snapshot each.
 
 The status document is a set of independent top-level sections, so later work adds a key (or an
-entry to ``sections``, see ``dashboard.sections``) without changing the others::
+entry to ``sections``: guards, breakers, throttling, account, reconciliation; see
+``dashboard.sections``) without changing the others::
 
     {"generated_at", "database": {"ok", "error", "clock_skew_s"}, "health", "system": {"root", "nodes"},
      "events", "feed", "portfolio", "execution", "sections": [...], "alerts"}
@@ -65,7 +66,7 @@ def build_status(conn: psycopg.Connection, clock: Clock, limits: Limits, rates: 
         "feed": feed,
         "portfolio": read_portfolio(conn),
         "execution": read_execution(conn, now),
-        "sections": read_sections(conn),
+        "sections": read_sections(conn, now, actors),
         "alerts": read_alerts(conn, now),
     }
 

@@ -249,17 +249,137 @@
     }
   }
 
+  // ---- execution and account sections (dashboard/sections.py) ------------------------------
+  // A generic table: columns are [label, class] pairs, rows are arrays of cells (a <td> or a value).
+  function table(columns, rows, emptyText, attrs) {
+    const head = el("tr", {}, ...columns.map(([label, cls]) => el("th", { class: cls }, label)));
+    const body = rows.length ? rows : [el("tr", { class: "empty-row" }, el("td", { colSpan: columns.length }, emptyText))];
+    return el("div", { class: "table-wrap scroll" }, el("table", attrs || {}, el("thead", {}, head), el("tbody", {}, ...body)));
+  }
+  const row = (attrs, ...cells) => el("tr", attrs, ...cells.map((c) => (c instanceof Node && c.tagName === "TD" ? c : td(c))));
+  const dash = (v) => (v === null || v === undefined || v === "" ? "—" : v);
+  const SPANS = { guards: "span-8", breakers: "span-4", throttling: "span-4", account: "span-8", reconciliation: "span-12" };
+
+  function sectionCard(s, headExtra, ...content) {
+    return el("section", { class: `card available ${SPANS[s.key] || "span-12"}`, "data-section": s.key },
+      el("div", { class: "card-head" }, el("h2", {}, s.title), headExtra), ...content);
+  }
+  const note = (text, cls) => (text ? el("p", { class: `note ${cls || ""}`, "data-note": "" }, text) : null);
+
+  function renderGuards(s) {
+    const mode = s.mode ? `${s.mode} mode` : "mode not reported";
+    const head = el("span", { class: "head-pills" }, pill(s.mode ? (s.downgraded ? "warn" : "ok") : "neutral", mode));
+    const kpis = el("div", { class: "kpis" },
+      kpi("Effective mode", dash(s.mode), s.actor_state ? `execution actor ${s.actor_state}` : "execution actor not reported", s.downgraded ? "warn-text" : ""),
+      kpi("Requested mode", dash(s.requested_mode), s.downgraded ? "downgraded" : "every guard agrees"),
+      el("div", { class: "kpi wide", id: "mode-reasons" }, el("div", { class: "label" }, "Downgraded because"),
+        el("div", { class: "value small" }, s.mode_reasons.length ? s.mode_reasons.join(", ") : "—")));
+    const switches = el("div", { class: "switches" }, ...s.switches.map((w) => el("div",
+      { class: `switch ${w.active ? "on" : "off"}`, "data-switch": w.name, "data-active": String(w.active),
+        title: w.set ? `set ${time(w.updated_at, true)} UTC by ${w.updated_by}` : "never set" },
+      el("span", { class: "name" }, w.name), el("span", { class: "text" }, w.text))));
+    const events = table([["Time (UTC)"], ["Kind"], ["Detail"]], s.events.map((e) => row({ "data-event-id": e.id, "data-kind": e.kind },
+      td(time(e.at, true), "nowrap"), td(el("span", { class: `badge ${e.kind}` }, e.kind.replaceAll("_", " ")), "nowrap"), td(e.text || "—", "wrap muted"))),
+      "no execution event recorded", { id: "execution-events" });
+    let reasons;
+    if (!s.blocked_reasons.length) {
+      reasons = el("div", { class: "empty-state small" }, el("div", { class: "title" }, "No blocked reason"),
+        el("div", {}, s.attempts_considered ? `in the last ${num(s.attempts_considered, 0)} attempts` : "no attempt yet"));
+    } else {
+      const max = Math.max(...s.blocked_reasons.map((r) => r.count));
+      reasons = el("div", {}, ...s.blocked_reasons.map((r) => el("div", { class: `bar-row ${r.kind}`, "data-reason": r.reason },
+        el("div", { class: "label" }, r.reason, el("span", { class: `kind ${r.kind}` }, r.kind === "downgrade" ? "mode downgraded" : r.kind === "stop" ? "stopped" : "")),
+        el("div", { class: "track" }, el("div", { class: "fill", style: `width:${(100 * r.count / max).toFixed(1)}%` })),
+        el("div", { class: "n" }, num(r.count, 0)))));
+    }
+    return sectionCard(s, head, kpis, el("h3", {}, "Switches ", el("span", { class: "sub" }, "system_flags")), switches,
+      el("div", { class: "split" },
+        el("div", { class: "grow" }, el("h3", {}, "Execution events ", el("span", { class: "sub" }, "newest first")), events),
+        el("div", { class: "reasons", id: "guard-reasons" }, el("h3", {}, "Blocked reasons ",
+          el("span", { class: "sub" }, `last ${num(s.attempts_considered, 0)} attempts`)), reasons)));
+  }
+
+  function renderBreakers(s) {
+    const open = s.open.length;
+    const head = !s.breakers.length ? pill("neutral", "n/a") :
+      pill(open ? "error" : (s.current ? "ok" : "neutral"), open ? `${open} not closed` : "all closed");
+    const rows = s.breakers.map((b) => row({ "data-breaker": b.group, "data-state": b.state },
+      td(b.group, "mono"), td(el("span", { class: `badge breaker-${b.state}` }, b.state))));
+    return sectionCard(s, head, table([["Endpoint group"], ["State"]], rows, "no breaker reported", { id: "breakers" }),
+      note(s.note, s.current ? "" : "warn-text"),
+      s.report_age_s !== null && s.breakers.length ? note(`reported ${age(s.report_age_s)} ago by the execution actor (${s.actor_state})`) : null);
+  }
+
+  function renderThrottling(s) {
+    const head = pill(s.last_24h ? "warn" : "ok", s.last_24h ? `${num(s.last_24h, 0)} in 24 h` : "none");
+    if (!s.last_24h) {
+      return sectionCard(s, head, el("div", { class: "empty-state", id: "no-throttling" }, el("div", { class: "big" }, "✓"),
+        el("div", { class: "title" }, "No throttling"), el("div", {}, s.note)));
+    }
+    const kpis = el("div", { class: "kpis three" }, kpi("Last hour", num(s.last_hour, 0)), kpi("Last 24 h", num(s.last_24h, 0)),
+      kpi("Latest", s.last_at ? time(s.last_at).slice(0, 8) : "—", s.last_at ? `${time(s.last_at, true).slice(0, 10)} UTC` : ""));
+    const rows = s.recent.map((a) => row({ "data-attempt-id": a.id },
+      td(time(a.created_at), "nowrap"), td(a.market, "mono"), td(a.mode), td(el("span", { class: `badge ${a.status}` }, a.status)),
+      td([...a.blocked_reasons, ...(a.error ? [a.error] : [])].join("; ") || "—", "wrap muted")));
+    return sectionCard(s, head, kpis, table([["Time (UTC)"], ["Market"], ["Mode"], ["Status"], ["Reasons / error"]], rows, "none", { id: "throttled" }));
+  }
+
+  function renderAccount(s) {
+    const head = el("span", { class: "hint" }, s.taken_at ? `snapshot ${time(s.taken_at, true)} UTC, ${age(s.age_s)} ago` : "no snapshot");
+    const balances = s.balances.map((b) => row({ "data-currency": b.currency, class: b.in_latest ? "" : "gone" },
+      td(b.currency, "mono"), td(num(b.balance, 8), "num"), td(num(b.locked, 8), `num ${b.locked ? "" : "faint"}`),
+      td(b.avg_buy_price ? num(b.avg_buy_price) : "—", "num"),
+      td(b.in_latest ? "latest" : `not held since ${time(b.taken_at, true)}`, b.in_latest ? "muted nowrap" : "faint nowrap")));
+    const positions = s.positions.map((p) => row({ "data-market": p.market, title: `updated ${time(p.updated_at, true)} UTC` },
+      td(p.market, "mono"), td(num(p.volume, 8), "num"), td(num(p.locked, 8), `num ${p.locked ? "" : "faint"}`),
+      td(num(p.avg_buy_price), "num"), td(`${nf0.format(p.cost_krw)} KRW`, "num")));
+    return sectionCard(s, head, el("div", { class: "split even" },
+      el("div", { class: "grow" }, el("h3", {}, "Balances ", el("span", { class: "sub" }, "latest snapshot of each currency")),
+        table([["Currency"], ["Balance", "num"], ["Locked", "num"], ["Avg buy price", "num"], ["Snapshot"]], balances, "no balance snapshot", { id: "balances" })),
+      el("div", { class: "grow" }, el("h3", {}, "Live positions ", el("span", { class: "sub" }, "held on the exchange now")),
+        table([["Market"], ["Volume", "num"], ["Locked", "num"], ["Avg buy price", "num"], ["Cost", "num"]], positions, "no live position", { id: "live-positions" }))),
+      note(s.note), s.last_error ? note(`last error: ${s.last_error}`, "neg") : null);
+  }
+
+  function reportResult(r) {
+    if (r.error) return ["warn", "error"];
+    return r.ok ? ["ok", "ok"] : ["error", "differences"];
+  }
+
+  function renderReconciliation(s) {
+    const pills = [];
+    const latest = s.latest;
+    if (!latest) pills.push(pill("neutral", "none yet"));
+    else {
+      const [cls] = reportResult(latest);
+      pills.push(pill(cls, latest.error ? "latest failed" : latest.ok ? "latest ok" : `${latest.differences_count} difference(s)`));
+    }
+    if (s.halt && s.halt.active) pills.push(pill("error", "entries halted"));
+    const rows = s.reports.map((r) => {
+      const [, text] = reportResult(r);
+      return row({ "data-report-id": r.id, "data-ok": String(r.ok) },
+        td(r.id, "num mono"), td(time(r.at, true), "nowrap"), td(r.trigger), td(el("span", { class: `badge result-${text}` }, text)),
+        td(r.error ? r.error : (r.differences_text || "—"), r.error || r.differences_count ? "wrap neg" : "faint"),
+        td(num(r.unknown_orders, 0), `num ${r.unknown_orders ? "neg" : "faint"}`), td(num(r.missing_orders, 0), `num ${r.missing_orders ? "neg" : "faint"}`),
+        td(r.halted ? "halted" : "—", r.halted ? "neg" : "faint"));
+    });
+    return sectionCard(s, el("span", { class: "head-pills" }, ...pills),
+      table([["#", "num"], ["Time (UTC)"], ["Trigger"], ["Result"], ["Differences"], ["Unknown orders", "num"], ["Missing orders", "num"], ["Entries"]],
+        rows, "no reconciliation yet", { id: "reconciliations" }),
+      s.halt && s.halt.active ? note(`${s.halt.text} (set by ${s.halt.updated_by}; exits still go through; ctl reconcile after resolving it)`, "neg") : null);
+  }
+
+  const SECTION_VIEWS = { guards: renderGuards, breakers: renderBreakers, throttling: renderThrottling,
+                          account: renderAccount, reconciliation: renderReconciliation };
+
   function renderSections(sections) {
     $("sections").replaceChildren(...sections.map((s) => {
-      if (!s.available) {
-        return el("section", { class: "card na", "data-section": s.key }, el("h2", {}, s.title), el("div", { class: "na-text" }, s.note));
+      const view = SECTION_VIEWS[s.key];
+      if (!s.available || !view) {
+        return el("section", { class: `card na ${SPANS[s.key] || "span-4"}`, "data-section": s.key }, el("h2", {}, s.title),
+          el("div", { class: "na-text" }, s.note || "not shown by this page"));
       }
-      const head = el("tr", {}, ...s.columns.map((c) => el("th", {}, c)));
-      const body = s.rows.map((r) => el("tr", {}, ...r.map((v) => td(v === null ? "—" : String(v), "wrap"))));
-      return el("section", { class: "card available", "data-section": s.key },
-        el("div", { class: "card-head" }, el("h2", {}, s.title), el("span", { class: "hint" }, `table ${s.table}, newest first`)),
-        el("div", { class: "table-wrap scroll" }, el("table", {}, el("thead", {}, head),
-          el("tbody", {}, ...(body.length ? body : [el("tr", { class: "empty-row" }, el("td", { colSpan: s.columns.length }, "no rows yet"))])))));
+      return view(s);
     }));
   }
 

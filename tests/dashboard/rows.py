@@ -108,3 +108,64 @@ def alert(conn: psycopg.Connection, text: str, *, sent: bool, created: float = 1
         " VALUES (%s, 'test', %s, %s, %s, %s, %s, %s)",
         (ago(created), level, text, ago(created - 0.1) if sent else None, "log" if sent else None,
          1 if sent or last_error else 0, last_error))
+
+
+# --- execution and the account (migration 0005) -----------------------------------------------
+
+When = float | datetime  # seconds before NOW, or a time
+
+
+def when(at: When) -> datetime:
+    return at if isinstance(at, datetime) else ago(at)
+
+
+def flag(conn: psycopg.Connection, name: str, value: Any, *, by: str = "test", at: When = 1.0) -> None:
+    conn.execute(
+        "INSERT INTO system_flags (name, value, updated_at, updated_by) VALUES (%s, %s::jsonb, %s, %s)"
+        " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at,"
+        " updated_by = EXCLUDED.updated_by", (name, orjson.dumps(value).decode(), when(at), by))
+
+
+def execution_event(conn: psycopg.Connection, kind: str, detail: dict[str, Any], *, at: When = 1.0) -> int:
+    row = conn.execute("INSERT INTO execution_events (at, kind, detail) VALUES (%s, %s, %s::jsonb) RETURNING id",
+                       (when(at), kind, orjson.dumps(detail).decode())).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def snapshot(conn: psycopg.Connection, taken: When, holdings: dict[str, tuple[str, str, str]]) -> None:
+    """One account snapshot taken at ``taken``: currency → (balance, locked, avg_buy_price)."""
+    for currency, (balance, locked, avg) in holdings.items():
+        conn.execute(
+            "INSERT INTO account_snapshots (taken_at, currency, balance, locked, avg_buy_price, unit_currency)"
+            " VALUES (%s, %s, %s, %s, %s, 'KRW')", (when(taken), currency, Decimal(balance), Decimal(locked),
+                                                    Decimal(avg)))
+
+
+def live_position(conn: psycopg.Connection, market: str, volume: str, avg: str, *, locked: str = "0",
+                  updated: When = 1.0) -> None:
+    conn.execute("INSERT INTO live_positions (market, volume, locked, avg_buy_price, updated_at)"
+                 " VALUES (%s, %s, %s, %s, %s)",
+                 (market, Decimal(volume), Decimal(locked), Decimal(avg), when(updated)))
+
+
+def difference(currency: str, expected: str, actual: str, value_krw: str | None) -> dict[str, Any]:
+    """A difference as ``execution.reconcile.Difference.to_json`` writes it."""
+    return {"currency": currency, "expected": expected, "actual": actual,
+            "delta": str(Decimal(actual) - Decimal(expected)), "value_krw": value_krw}
+
+
+def report(conn: psycopg.Connection, *, at: When, trigger: str = "periodic", differences: list[Any] | None = None,
+           unknown: int = 0, missing: int = 0, halted: bool = False, error: str | None = None) -> int:
+    found = differences or []
+    unknown_orders = [{"uuid": f"u-{i}", "identifier": None, "market": "KRW-BTC", "side": "bid", "ord_type": "limit",
+                       "state": "wait"} for i in range(unknown)]
+    missing_orders = [{"attempt_id": i + 1, "identifier": f"sbx-{i}-1", "status": "unknown", "market": "KRW-BTC",
+                       "uuid": None} for i in range(missing)]
+    row = conn.execute(
+        "INSERT INTO reconciliation_reports (at, trigger, ok, differences, unknown_orders, missing_orders, halted,"
+        " error) VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s) RETURNING id",
+        (when(at), trigger, not (found or unknown or missing or error), orjson.dumps(found).decode(),
+         orjson.dumps(unknown_orders).decode(), orjson.dumps(missing_orders).decode(), halted, error)).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import psycopg
 
 from dashboard import DashboardServer
 from persistence.db import database_name
+from supervisor.clock import FakeClock
 from tests.dashboard import rows
+from tests.dashboard.rows import NOW
 from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
 from tests.helpers import MS, eventually
 
@@ -76,15 +79,99 @@ def test_the_page_shows_the_running_sandbox(runner: Runner, db_url: str, start_d
             text = shown.nth(i).inner_text()
             assert ident in text and status in text
         assert "Nothing blocked in the last 24 h" in page.locator("#reasons-empty").inner_text()
-        assert page.locator("#sections [data-section]").count() == 5
-        assert page.locator("#sections").inner_text().count("not available in this build") == 5
         assert "flowing" in page.locator("#feed-state").inner_text()
+
+        # the execution and account sections: what the system wrote, and rows this test adds (in
+        # shadow mode without API keys nothing writes the account tables, and nothing reads them)
+        assert page.locator("#sections [data-section]").count() == 5
+        assert "not available in this build" not in page.locator("#sections").inner_text()
+        guards = page.locator("#sections [data-section='guards']")
+        assert guards.locator("tr[data-kind='mode_changed']").count() >= 1  # written by execution at start
+        assert "shadow mode" in guards.locator(".card-head").inner_text()
+        assert "No blocked reason" in guards.locator("#guard-reasons").inner_text()
+        assert "no exchange client" in page.locator("#sections [data-section='breakers']").inner_text()
+        assert "No throttling" in page.locator("#no-throttling").inner_text()
+        _add_account_rows(conn)
+        page.wait_for_selector("#reconciliations tr[data-report-id]", timeout=pw(10_000))
+        assert "by cli:test · mode shadow" in guards.locator("tr[data-kind='mode_requested']").inner_text()
+        assert "shadow requested at run time" in guards.locator("[data-switch='mode']").inner_text()
+        krw = page.locator("#balances tr[data-currency='KRW']").inner_text()
+        assert "1,234,567.5" in krw and "latest" in krw
+        assert "0.002" in page.locator("#live-positions tr[data-market='KRW-BTC']").inner_text()
+        report = page.locator("#reconciliations tr[data-report-id]").first.inner_text()
+        assert "BTC: expected 0.5, exchange has 0.4" in report and "differences" in report
+        assert "1 difference(s)" in page.locator("#sections [data-section='reconciliation'] .card-head").inner_text()
 
     polls = int(page.evaluate("document.body.dataset.polls"))
     page.wait_for_function(f"() => Number(document.body.dataset.polls) >= {polls + 2}", timeout=pw(10_000))
     shot = screenshot(page, "dashboard")
     assert shot.stat().st_size > 50_000
     assert proc.poll() is None, output(proc)
+
+
+def _add_account_rows(conn: psycopg.Connection) -> None:
+    now = datetime.now(UTC)
+    rows.flag(conn, "mode", "shadow", by="cli:test", at=now)  # what `ctl mode shadow` writes: no change here
+    rows.execution_event(conn, "mode_requested", {"mode": "shadow", "by": "cli:test"}, at=now)
+    rows.snapshot(conn, now, {"KRW": ("1234567.5", "0", "0"), "BTC": ("0.002", "0", "90000000")})
+    rows.live_position(conn, "KRW-BTC", "0.002", "90000000", updated=now)
+    rows.report(conn, at=now, differences=[rows.difference("BTC", "0.5", "0.4", "9000000")])
+
+
+def test_the_execution_and_account_sections_show_what_was_recorded(db_url: str, start_dashboard: Start, page: Any,
+                                                                   screenshot: Shot,
+                                                                   system_lock: Callable[[], None]) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        system_lock()
+        rows.running_system(conn)
+        rows.actor(conn, "execution", "execution", counters={
+            "mode": "shadow", "requested_mode": "live", "mode_reasons": ["LIVE_DISABLED"],
+            "breakers": {"exchange-default": "half-open", "order": "open", "order-test": "closed"}})
+        rows.flag(conn, "paused", True, by="telegram:ops")
+        t = NOW - timedelta(days=1)
+        throttled, blocked = (rows.paper_trade(conn, "KRW-BTC", "buy", 100, t) for _ in range(2))
+        rows.attempt(conn, throttled, status="throttled", mode="test", reasons=["THROTTLED"], created=30,
+                     error="refused by the rate limit: 429")
+        rows.attempt(conn, blocked, status="blocked", reasons=["LIVE_DISABLED", "DATA_LAG"], created=20)
+        event = rows.execution_event(conn, "kill_switch", {"by": "risk", "realized_today_krw": "-51000",
+                                                           "api_key": "hunter2-never-shown"}, at=10)
+        rows.snapshot(conn, 60, {"KRW": ("900000", "50000", "0"), "ETH": ("1", "0", "3000000")})
+        rows.live_position(conn, "KRW-ETH", "1", "3000000", updated=60)
+        report = rows.report(conn, at=5, differences=[rows.difference("ETH", "1.5", "1", "1500000")], unknown=1,
+                             halted=True)
+        rows.flag(conn, "reconcile_halt", {"report": report, "why": "1 difference"}, by="account")
+    dash = start_dashboard(db_url, clock=FakeClock(now=NOW), poll_interval_s=0.5)
+    page.goto(dash.url)
+    page.wait_for_selector(f"#reconciliations tr[data-report-id='{report}']", timeout=pw(10_000))
+
+    guards = page.locator("#sections [data-section='guards']")
+    assert "shadow mode" in guards.locator(".card-head").inner_text()
+    assert "LIVE_DISABLED" in guards.locator("#mode-reasons").inner_text()
+    assert guards.locator("[data-switch='paused'][data-active='true']").count() == 1
+    assert guards.locator("[data-switch='killswitch'][data-active='false']").count() == 1
+    assert f"HALTED by report #{report}: 1 difference" in guards.locator("[data-switch='reconcile_halt']").inner_text()
+    kill = guards.locator(f"tr[data-event-id='{event}']").inner_text()
+    assert "kill switch" in kill and "realized_today_krw -51000" in kill
+    assert "hunter2" not in page.content()
+    reasons = guards.locator("#guard-reasons").inner_text()
+    assert "LIVE_DISABLED" in reasons and "mode downgraded" in reasons and "DATA_LAG" in reasons
+
+    breakers = page.locator("#breakers")
+    assert breakers.locator("tr[data-breaker]").count() == 3
+    assert breakers.locator("tr[data-breaker='order'][data-state='open']").count() == 1
+    assert "2 not closed" in page.locator("#sections [data-section='breakers'] .card-head").inner_text()
+
+    throttled_row = page.locator("#throttled tr[data-attempt-id]")
+    assert throttled_row.count() == 1 and "refused by the rate limit: 429" in throttled_row.inner_text()
+    assert "1 in 24 h" in page.locator("#sections [data-section='throttling'] .card-head").inner_text()
+
+    assert "900,000" in page.locator("#balances tr[data-currency='KRW']").inner_text()
+    assert "3,000,000 KRW" in page.locator("#live-positions tr[data-market='KRW-ETH']").inner_text()
+    rec = page.locator(f"#reconciliations tr[data-report-id='{report}']").inner_text()
+    assert "ETH: expected 1.5, exchange has 1" in rec and "halted" in rec
+    head = page.locator("#sections [data-section='reconciliation'] .card-head").inner_text()
+    assert "1 difference(s)" in head and "entries halted" in head
+    screenshot(page, "execution-sections")
 
 
 def test_a_killed_node_shows_down_then_restarted(runner: Runner, db_url: str, start_dashboard: Start, page: Any,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -292,26 +293,191 @@ def test_events_newest_first(db: psycopg.Connection) -> None:
     assert [(e["kind"], e["reason"]) for e in read_events(db)] == [("exited", "killed(SIGKILL)"), ("started", None)]
 
 
-# --- sections of later builds --------------------------------------------------------------------
+# --- execution and account sections --------------------------------------------------------------
 
-def test_sections_not_in_this_build_say_so_until_their_table_lands(db: psycopg.Connection) -> None:
-    sections = read_sections(db)
-    assert [s["key"] for s in sections] == [s.key for s in SECTIONS]
-    assert all(not s["available"] and s["note"] == NOT_AVAILABLE for s in sections)
-    assert section_metrics(db)["breakers"] == []
+BREAKERS = {"exchange-default": "half-open", "order": "open", "order-test": "closed"}
 
-    db.execute("CREATE TABLE breaker_states (breaker text, state text, api_secret text, updated_at timestamptz)")
-    db.execute("INSERT INTO breaker_states VALUES ('orders', 'closed', 'hunter2', %s), ('orders', 'open', 'hunter2', %s),"
-               " ('quotation', 'closed', 'hunter2', %s)", (ago(60), ago(5), ago(30)))
-    db.execute("CREATE TABLE reconciliations (id serial, differences integer, taken_at timestamptz)")
-    db.execute("INSERT INTO reconciliations (differences, taken_at) VALUES (4, %s), (1, %s)", (ago(60), ago(5)))
-    breakers = next(s for s in read_sections(db) if s["key"] == "breakers")
-    assert breakers["available"] and breakers["table"] == "breaker_states"
-    assert breakers["columns"] == ["breaker", "state", "updated_at"]  # the credential-like column is never read
-    assert [r[:2] for r in breakers["rows"]] == [["orders", "open"], ["quotation", "closed"], ["orders", "closed"]]
-    found = section_metrics(db)
-    assert found["breakers"] == [("orders", "open"), ("quotation", "closed")]
-    assert found["reconciliation_differences"] == 1.0
+
+def _actors(db: psycopg.Connection) -> list[dict]:
+    return [a | {"node": n["node"]} for n in _tree(db)["nodes"] for a in n["actors"]]
+
+
+def _section(db: psycopg.Connection, key: str) -> dict:
+    return next(s for s in read_sections(db, NOW, _actors(db)) if s["key"] == key)
+
+
+def test_sections_in_page_order_all_available_in_a_migrated_database(db: psycopg.Connection) -> None:
+    sections = read_sections(db, NOW, _actors(db))
+    assert [s["key"] for s in sections] == [s.key for s in SECTIONS] == [
+        "guards", "breakers", "throttling", "account", "reconciliation"]
+    assert all(s["available"] for s in sections)
+    assert section_metrics(db, [])["available"] == dict.fromkeys([s.key for s in SECTIONS], True)
+
+
+def test_a_database_without_the_execution_tables_says_not_available(db: psycopg.Connection) -> None:
+    db.execute("DROP TABLE reconciliation_reports, execution_events")
+    by_key = {s["key"]: s for s in read_sections(db, NOW, [])}
+    assert {k for k, s in by_key.items() if not s["available"]} == {"guards", "reconciliation"}
+    assert by_key["reconciliation"]["note"] == by_key["guards"]["note"] == NOT_AVAILABLE
+    assert by_key["account"]["available"] and by_key["throttling"]["available"]
+    assert section_metrics(db, [])["reconciliation_differences"] is None
+
+
+def test_breakers_are_the_execution_actors_report_while_it_runs(db: psycopg.Connection,
+                                                               system_lock: Callable[[], None]) -> None:
+    rows.running_system(db)
+    rows.actor(db, "execution", "execution", counters={"mode": "test", "breakers": BREAKERS})
+    stopped = _section(db, "breakers")  # nobody holds the lock: the counters are a dead run's last word
+    assert (stopped["actor_state"], stopped["current"]) == ("stopped", False)
+    assert [b["group"] for b in stopped["breakers"]] == ["exchange-default", "order", "order-test"]
+    assert "stopped now: may be out of date" in stopped["note"]
+    assert section_metrics(db, _actors(db))["breakers"] == []
+
+    system_lock()
+    breakers = _section(db, "breakers")
+    assert (breakers["actor_state"], breakers["current"], breakers["note"]) == ("running", True, "")
+    assert breakers["breakers"] == [{"group": g, "state": s} for g, s in sorted(BREAKERS.items())]
+    assert breakers["open"] == ["exchange-default", "order"]
+    assert breakers["report_age_s"] == pytest.approx(0.5)
+    assert section_metrics(db, _actors(db))["breakers"] == sorted(BREAKERS.items())
+
+    rows.actor(db, "execution", "execution", counters={"mode": "shadow", "breakers": {}})  # no API keys
+    breakers = _section(db, "breakers")
+    assert (breakers["breakers"], breakers["current"]) == ([], True)
+    assert breakers["note"].startswith("no breaker reported: execution has no exchange client")
+
+
+def test_guards_show_the_mode_the_switches_the_events_and_the_reasons(db: psycopg.Connection,
+                                                                     system_lock: Callable[[], None]) -> None:
+    system_lock()
+    rows.running_system(db)
+    rows.actor(db, "execution", "execution", counters={
+        "mode": "shadow", "requested_mode": "live", "mode_reasons": ["LIVE_DISABLED", "AUTO_TEST_DISABLED"]})
+    rows.flag(db, "paused", True, by="cli:ops@host", at=40)
+    rows.flag(db, "killswitch", False)
+    rows.flag(db, "reconcile_halt", {"at": "2025-03-04T05:00:00Z", "report": 7, "why": "BTC differs"}, by="account")
+    rows.flag(db, "mode", "live", by="telegram:ops")
+    rows.flag(db, "reconciled", {"ok": True})  # not a switch
+    first = rows.execution_event(db, "mode_changed", {"requested": "live", "effective": "shadow",
+                                                      "reasons": ["LIVE_DISABLED"], "previous": None}, at=50)
+    second = rows.execution_event(db, "kill_switch", {"by": "risk", "realized_today_krw": "-51000",
+                                                      "api_key": "hunter2-never-shown"}, at=5)
+    t = NOW - timedelta(days=1)
+    trades = [rows.paper_trade(db, "KRW-BTC", "buy", 100, t) for _ in range(4)]
+    rows.attempt(db, trades[0], status="logged", reasons=["LIVE_DISABLED", "DATA_LAG"])
+    rows.attempt(db, trades[1], status="logged", reasons=["LIVE_DISABLED"])
+    rows.attempt(db, trades[2], status="blocked", reasons=[{"code": "CUSTOM_CHECK"}])
+    rows.attempt(db, trades[3], status="logged")
+
+    guards = _section(db, "guards")
+    assert (guards["mode"], guards["requested_mode"], guards["downgraded"]) == ("shadow", "live", True)
+    assert guards["mode_reasons"] == ["LIVE_DISABLED", "AUTO_TEST_DISABLED"]
+    switches = {s["name"]: s for s in guards["switches"]}
+    assert list(switches) == ["paused", "killswitch", "reconcile_halt", "mode"]
+    assert {n: (s["active"], s["text"]) for n, s in switches.items()} == {
+        "paused": (True, "ON"), "killswitch": (False, "off"),
+        "reconcile_halt": (True, "HALTED by report #7: BTC differs"),
+        "mode": (False, "live requested at run time")}
+    assert (switches["paused"]["updated_by"], switches["paused"]["updated_at"]) == ("cli:ops@host", ago(40))
+    assert [(e["id"], e["kind"]) for e in guards["events"]] == [(second, "kill_switch"), (first, "mode_changed")]
+    assert guards["events"][0]["detail"]["api_key"] == "(hidden)"
+    assert "hunter2" not in str(guards["events"])
+    assert guards["events"][0]["text"] == "by risk · api_key (hidden) · realized_today_krw -51000"  # jsonb's order
+    assert guards["events"][1]["text"] == "reasons LIVE_DISABLED · effective shadow · requested live"
+    assert guards["attempts_considered"] == 4
+    assert guards["blocked_reasons"] == [{"reason": "LIVE_DISABLED", "count": 2, "kind": "downgrade"},
+                                         {"reason": "CUSTOM_CHECK", "count": 1, "kind": "other"},
+                                         {"reason": "DATA_LAG", "count": 1, "kind": "stop"}]
+
+
+def test_guards_before_anything_happened(db: psycopg.Connection) -> None:
+    guards = _section(db, "guards")
+    assert (guards["mode"], guards["downgraded"], guards["events"], guards["blocked_reasons"]) == (
+        None, False, [], [])
+    assert [(s["set"], s["active"]) for s in guards["switches"]] == [(False, False)] * 4
+    assert guards["switches"][3]["text"] == "not set: the configured TRADE_MODE"
+
+
+def test_throttling_lists_throttled_attempts_or_says_there_was_none(db: psycopg.Connection) -> None:
+    assert _section(db, "throttling") | {"window_s": 0} == {
+        "key": "throttling", "title": "Throttling", "available": True, "window_s": 0, "last_hour": 0,
+        "last_24h": 0, "last_at": None, "recent": [], "note": "no throttling in the last 24 h"}
+    t = NOW - timedelta(days=1)
+    trades = [rows.paper_trade(db, "KRW-BTC", "buy", 100, t) for _ in range(5)]
+    rows.attempt(db, trades[0], status="throttled", mode="test", created=30, error="refused by the rate limit: 429")
+    rows.attempt(db, trades[1], status="blocked", reasons=["THROTTLED"], created=2 * 3600)
+    rows.attempt(db, trades[2], status="logged", created=10)
+    rows.attempt(db, trades[3], status="throttled", created=25 * 3600)  # older than the window
+    rows.attempt(db, trades[4], status="blocked", reasons=[{"reason": "THROTTLED"}], created=20)
+    throttling = _section(db, "throttling")
+    assert (throttling["last_hour"], throttling["last_24h"], throttling["note"]) == (2, 3, "")
+    assert throttling["last_at"] == ago(20)
+    recent = throttling["recent"]
+    assert [(a["identifier"], a["status"]) for a in recent] == [
+        (f"sbx-{trades[4]}-1", "blocked"), (f"sbx-{trades[1]}-1", "blocked"), (f"sbx-{trades[0]}-1", "throttled")]
+    assert recent[0]["blocked_reasons"] == ["THROTTLED"]
+    assert (recent[2]["mode"], recent[2]["error"]) == ("test", "refused by the rate limit: 429")
+
+
+def test_account_shows_the_latest_balance_of_each_currency_and_the_live_positions(
+        db: psycopg.Connection, system_lock: Callable[[], None]) -> None:
+    from actors.account import NO_KEYS
+
+    system_lock()
+    rows.running_system(db)
+    rows.actor(db, "execution", "account", counters={"reason": NO_KEYS, "idle": True, "polls": 0})
+    account = _section(db, "account")
+    assert (account["balances"], account["positions"], account["taken_at"]) == ([], [], None)
+    assert account["note"] == NO_KEYS
+
+    rows.snapshot(db, 8 * 86400, {"XRP": ("10", "0", "700")})  # long gone: not read
+    rows.snapshot(db, 700, {"KRW": ("1000000", "0", "0"), "BTC": ("0.01", "0", "90000000")})
+    rows.snapshot(db, 100, {"KRW": ("900000", "50000", "0"), "ETH": ("1", "0.5", "3000000")})
+    rows.live_position(db, "KRW-ETH", "1", "3000000", locked="0.5", updated=100)
+    rows.actor(db, "execution", "account", counters={"reason": "", "polls": 12})
+    account = _section(db, "account")
+    assert account["taken_at"] == ago(100)
+    assert account["age_s"] == pytest.approx(100)
+    assert [(b["currency"], b["balance"], b["locked"], b["avg_buy_price"], b["in_latest"], b["taken_at"])
+            for b in account["balances"]] == [
+        ("BTC", Decimal("0.01"), 0, Decimal(90000000), False, ago(700)),
+        ("ETH", 1, Decimal("0.5"), 3000000, True, ago(100)),
+        ("KRW", 900000, 50000, 0, True, ago(100))]
+    (eth,) = account["positions"]
+    assert (eth["market"], eth["volume"], eth["locked"], eth["cost_krw"]) == ("KRW-ETH", 1, Decimal("0.5"), 4500000)
+    assert (account["actor_state"], account["polls"], account["note"]) == ("running", 12, "")
+
+
+def test_reconciliation_lists_the_latest_reports_and_counts_the_latest_differences(db: psycopg.Connection) -> None:
+    empty = _section(db, "reconciliation")
+    assert (empty["latest"], empty["reports"], empty["differences"], empty["note"]) == (
+        None, [], None, "no reconciliation yet")
+    assert section_metrics(db, [])["reconciliation_differences"] is None
+
+    first = rows.report(db, at=900, trigger="start")
+    diffs = [rows.difference("BTC", "0.5", "0.4", "9000000"), rows.difference("DOGE", "10", "12", None)]
+    second = rows.report(db, at=600, differences=diffs, unknown=1, halted=True)
+    third = rows.report(db, at=300, trigger="command", error="HTTP 503 from /v1/accounts")
+    rows.flag(db, "reconcile_halt", {"report": second, "why": "2 differences"}, by="account")
+    rec = _section(db, "reconciliation")
+    assert [r["id"] for r in rec["reports"]] == [third, second, first]
+    assert rec["latest"]["id"] == third
+    assert [(r["trigger"], r["ok"], r["halted"], r["differences_count"], r["unknown_orders"], r["missing_orders"])
+            for r in rec["reports"]] == [("command", False, False, 0, 0, 0), ("periodic", False, True, 2, 1, 0),
+                                         ("start", True, False, 0, 0, 0)]
+    assert rec["reports"][0]["error"] == "HTTP 503 from /v1/accounts"
+    assert rec["reports"][1]["differences"] == diffs
+    assert rec["reports"][1]["differences_text"] == (
+        "BTC: expected 0.5, exchange has 0.4 (Δ -0.1, 9,000,000 KRW); "
+        "DOGE: expected 10, exchange has 12 (Δ 2, no price to value it)")
+    assert rec["reports"][1]["at"] == ago(600)
+    assert rec["differences"] == 2  # the error report compared nothing: the latest completed one counts
+    assert (rec["halt"]["active"], rec["halt"]["text"]) == (True, f"HALTED by report #{second}: 2 differences")
+    assert section_metrics(db, [])["reconciliation_differences"] == 2
+
+    rows.report(db, at=60)
+    assert _section(db, "reconciliation")["differences"] == 0
+    assert section_metrics(db, [])["reconciliation_differences"] == 0
 
 
 # --- the whole document and health -----------------------------------------------------------------

@@ -67,9 +67,53 @@ def test_page_api_health_and_metrics_of_a_database_with_no_system(db: psycopg.Co
     assert ({"supervisor": "market", "child": "feed"}, 0.0) in metrics["upbit_child_restarts_total"]
     assert metrics["upbit_feed_trades_total"] == [({}, 480.0)]
     assert metrics["upbit_bars_total"] == [({}, 470.0)]
-    assert ({"section": "breakers"}, 0.0) in metrics["upbit_dashboard_section_available"]
-    assert metrics["upbit_breaker_state"] == []
+    assert metrics["upbit_dashboard_section_available"] == [
+        ({"section": key}, 1.0) for key in ("guards", "breakers", "throttling", "account", "reconciliation")]
+    assert metrics["upbit_breaker_state"] == []  # the execution actor does not run
+    assert metrics["upbit_reconciliation_differences"] == []  # no reconciliation yet
     assert metrics["upbit_database_clock_skew_seconds"][0][1] > 3600
+
+
+def test_execution_and_account_sections_in_the_json_and_the_metrics(db: psycopg.Connection, db_url: str,
+                                                                   start_dashboard: Start,
+                                                                   system_lock: Callable[[], None]) -> None:
+    system_lock()
+    rows.running_system(db)
+    rows.actor(db, "execution", "execution", counters={
+        "mode": "shadow", "requested_mode": "test", "mode_reasons": ["KEYS_MISSING"],
+        "breakers": {"order": "open", "order-test": "closed"}})
+    rows.flag(db, "killswitch", True, by="risk")
+    rows.execution_event(db, "kill_switch", {"by": "risk", "realized_today_krw": "-51000"})
+    rows.snapshot(db, 30, {"KRW": ("1234567.5", "0", "0")})
+    rows.live_position(db, "KRW-BTC", "0.002", "90000000")
+    rows.report(db, at=20, differences=[rows.difference("KRW", "1234567.5", "1234000", "567.5")], halted=True)
+    server = start_dashboard(db_url, clock=FakeClock(now=NOW))
+
+    status, doc = get_json(server.url + "api/status")
+    assert status == 200
+    sections = {s["key"]: s for s in doc["sections"]}
+    assert list(sections) == ["guards", "breakers", "throttling", "account", "reconciliation"]
+    assert sections["breakers"]["breakers"] == [{"group": "order", "state": "open"},
+                                                {"group": "order-test", "state": "closed"}]
+    guards = sections["guards"]
+    assert (guards["mode"], guards["requested_mode"], guards["mode_reasons"]) == ("shadow", "test", ["KEYS_MISSING"])
+    assert next(s for s in guards["switches"] if s["name"] == "killswitch")["text"] == "ON"
+    assert guards["events"][0]["kind"] == "kill_switch"
+    assert guards["events"][0]["at"] == "2025-03-04T05:06:06Z"
+    assert sections["throttling"]["note"] == "no throttling in the last 24 h"
+    account = sections["account"]
+    assert account["balances"][0] | {"taken_at": None} == {
+        "currency": "KRW", "taken_at": None, "balance": 1234567.5, "locked": 0.0, "avg_buy_price": 0.0,
+        "unit_currency": "KRW", "in_latest": True}
+    assert account["positions"][0]["cost_krw"] == 180000.0
+    latest = sections["reconciliation"]["latest"]
+    assert (latest["ok"], latest["halted"], latest["differences_count"]) == (False, True, 1)
+
+    metrics = _metrics(server.url)
+    assert sorted((s["breaker"], s["state"], v) for s, v in metrics["upbit_breaker_state"]) == [
+        ("order", "closed", 0.0), ("order", "half-open", 0.0), ("order", "open", 1.0),
+        ("order-test", "closed", 1.0), ("order-test", "half-open", 0.0), ("order-test", "open", 0.0)]
+    assert metrics["upbit_reconciliation_differences"] == [({}, 1.0)]
 
 
 def test_series_endpoint(db: psycopg.Connection, db_url: str, start_dashboard: Start) -> None:
