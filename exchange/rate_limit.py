@@ -113,7 +113,7 @@ class RateLimiter:
         self._rng = rng
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
-        self._remaining: dict[str, int] = {}
+        self._remaining: dict[str, tuple[int, float]] = {}  # group -> (sec, when observed)
         self._blocked_until = 0.0
 
     def _bucket(self, group: str, now: float) -> _Bucket:
@@ -153,7 +153,7 @@ class RateLimiter:
             return
         with self._lock:
             now = self._clock()
-            self._remaining[remaining.group] = remaining.sec
+            self._remaining[remaining.group] = (remaining.sec, now)
             bucket = self._bucket(remaining.group, now)
             bucket.tokens = min(bucket.tokens, float(remaining.sec))
             if remaining.sec <= 0:
@@ -182,6 +182,12 @@ class RateLimiter:
             return duration
 
     def last_remaining(self, group: str) -> int | None:
-        """The ``sec`` of the latest ``Remaining-Req`` seen for ``group`` (``None`` if none yet)."""
+        """The ``sec`` of the latest ``Remaining-Req`` seen for ``group`` within the last second.
+
+        ``None`` when none was seen yet, or when it is a second old or older: Upbit's budgets are
+        per second, so an older answer says nothing about the budget now."""
         with self._lock:
-            return self._remaining.get(group)
+            seen = self._remaining.get(group)
+            if seen is None or self._clock() - seen[1] >= 1.0:
+                return None
+            return seen[0]

@@ -30,6 +30,7 @@ from market.recording import Recording
 from persistence import alerts
 from persistence.errors import DatabaseError
 from exchange.rest import UpbitClient
+from execution.guards import GuardConfig
 from notify.telegram import TelegramClient
 from supervisor.actor_child import actor_child, current_ref
 from supervisor.core import Supervisor
@@ -69,17 +70,38 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
                 TelegramCommandActor, board=board, client=commands_client, chat_id=settings.telegram.chat_id,
                 db_url=db_url)))
     elif node == "execution":
-        wiring.specs = [
-            ChildSpec(id="execution", shutdown=shutdown, start=actor_child(
-                ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url)),
-            ChildSpec(id="account", shutdown=shutdown, start=actor_child(
-                AccountActor, board=board, has_keys=settings.has_exchange_keys)),
-        ]
+        wiring.specs = _execution_specs(settings, db_url, board)
     elif node == "market":
         wiring.specs = _market_specs(settings, db_url, channel, board, peers)
     else:
         raise ValueError(f"unknown node {node!r}")
     return wiring
+
+
+def _exchange_client(settings: Settings, db_url: str) -> UpbitClient | None:
+    """The signed client of the exchange (UPBIT_REST_URL), or None without API keys."""
+    keys = settings.exchange
+    if keys.access_key is None or keys.secret_key is None:
+        return None
+    return UpbitClient(settings.feed.upbit_rest_url, access_key=keys.access_key.reveal(),
+                       secret_key=keys.secret_key.reveal(), on_breaker_change=_breaker_alert(db_url))
+
+
+def _execution_specs(settings: Settings, db_url: str, board: StatusBoard) -> list[ChildSpec]:
+    shutdown = settings.supervision.shutdown_timeout_s
+    ex = settings.execution
+    options = {"max_data_lag_s": ex.max_data_lag_s, "throttle_remaining": ex.throttle_remaining,
+               "lookup_answers": ex.lookup_answers, "lookup_window_s": ex.lookup_window_s,
+               "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit"}
+    return [
+        ChildSpec(id="execution", shutdown=shutdown, start=actor_child(
+            ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url,
+            guards=GuardConfig.from_settings(settings), risk=settings.risk, exchange=_exchange_client(settings, db_url),
+            engine_options=options, failpoints=settings.failpoints)),
+        ChildSpec(id="account", shutdown=shutdown, start=actor_child(
+            AccountActor, board=board, client=_exchange_client(settings, db_url), settings=settings.account,
+            bot_id=settings.bot_id, db_url=db_url)),
+    ]
 
 
 def _breaker_alert(db_url: str) -> Callable[[str, str, str], None]:

@@ -84,6 +84,8 @@ def test_remaining_req_corrects_our_count_and_sec_zero_holds_a_second() -> None:
     assert limiter.reserve("default") < 0.2
     limiter.observe(None)  # an answer without the header changes nothing
     assert limiter.last_remaining("default") == 29
+    clock.advance(1.0)  # a second later the answer says nothing about the new second's budget
+    assert limiter.last_remaining("default") is None
 
 
 def test_429_backs_off_exponentially_with_jitter_and_resets_on_success() -> None:
