@@ -14,6 +14,11 @@ It adapts pykka's failure semantics (verified against pykka 4.x ``_actor.py``) t
   through ``on_stop`` and then stops *every* actor in the process. We report ``error``.
 
 So exactly one exit is reported per incarnation, always after the shared ``cleanup()``.
+
+Liveness: while a message is being handled, ``busy()`` says since when (the actor's clock, in
+monotonic seconds) and which message type; the node's watchdog reads it from another thread to
+find an actor stuck in a handler. Two attribute writes per message, no lock: a reader may pair
+a start time with the next message's name, which only affects the wording of a report.
 Subclasses implement ``setup()`` (open resources, in the actor's thread), ``handle(message)``
 and ``cleanup()`` (close them; it must cope with a half-finished ``setup``). The pykka hooks
 ``on_start``, ``on_stop``, ``on_failure`` and ``on_receive`` belong to this class: overriding
@@ -41,11 +46,18 @@ from supervisor.exits import ExitReason
 log = logging.getLogger(__name__)
 
 
+Busy = tuple[float, str]
+"""``(since, message type)``: the actor's clock (monotonic s) when it took the message it is on."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartupProbe:
-    """Command to a starting actor: acknowledge, from the actor's thread, that ``setup`` is done."""
+    """Command to a starting actor: acknowledge, from the actor's thread, that ``setup`` is done.
 
-    ack: Callable[[threading.Thread], None]
+    ``ack`` receives the actor's thread and its ``busy`` probe.
+    """
+
+    ack: Callable[[threading.Thread, Callable[[], Busy | None]], None]
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -73,6 +85,8 @@ class SupervisedActor(pykka.ThreadingActor):
         self.last_message_at: datetime | None = None
         self._fatal: BaseException | None = None
         self._exit_reported = False
+        self._busy_since: float | None = None
+        self._busy_with = ""
 
     # ------------------------------------------------------------------ for subclasses
 
@@ -89,6 +103,11 @@ class SupervisedActor(pykka.ThreadingActor):
     def mailbox_depth(self) -> int:
         """Messages waiting in this actor's inbox."""
         return cast("queue.Queue[Any]", self.actor_inbox).qsize()
+
+    def busy(self) -> Busy | None:
+        """Since when and on which message type the actor is busy; None when idle (any thread)."""
+        since = self._busy_since
+        return None if since is None else (since, self._busy_with)
 
     # ------------------------------------------------------------------ pykka hooks (final)
 
@@ -122,12 +141,14 @@ class SupervisedActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         """Record stats, then dispatch: ``Crash`` raises ``InjectedCrash``, the rest go to ``handle``."""
         if isinstance(message, StartupProbe):
-            message.ack(threading.current_thread())
+            message.ack(threading.current_thread(), self.busy)
             return None
         self.messages_processed += 1
         self.last_message_at = self._clock.now()
         if isinstance(message, Crash):
             raise InjectedCrash(message.note)
+        self._busy_with = type(message).__name__
+        self._busy_since = self._clock.monotonic()
         try:
             return self.handle(message)
         except Exception:
@@ -135,6 +156,8 @@ class SupervisedActor(pykka.ThreadingActor):
         except BaseException as exc:  # pykka will stop every actor; remember why for on_stop
             self._fatal = exc
             raise
+        finally:
+            self._busy_since = None
 
     def _report_exit(self, reason: ExitReason) -> None:
         if self._exit_reported:

@@ -13,12 +13,15 @@ Child spec
 ``ChildSpec`` (``supervisor.spec``), frozen and validated on construction; defaults next to
 each key::
 
-    id        str, unique within one supervisor                      (required)
-    start     Callable[[ChildContext], ChildHandle]                  (required)
-    restart   PERMANENT | TRANSIENT | TEMPORARY                      default PERMANENT
-    shutdown  seconds >= 0 | BRUTAL_KILL | INFINITY                  default 5.0 for a worker,
+    id              str, unique within one supervisor                (required)
+    start           Callable[[ChildContext], ChildHandle]            (required)
+    restart         PERMANENT | TRANSIENT | TEMPORARY                default PERMANENT
+    shutdown        seconds >= 0 | BRUTAL_KILL | INFINITY            default 5.0 for a worker,
                                                                              INFINITY for a supervisor
-    type      WORKER | SUPERVISOR                                    default WORKER
+    type            WORKER | SUPERVISOR                              default WORKER
+    backoff         Backoff | None                                   default None: the supervisor's
+                                                                             ``backoff`` (see below)
+    hang_timeout_s  seconds > 0 | None (never)                       default 30.0 (actor children)
 
 ``start`` returns only once the child is ready (for an actor: after its ``on_start``), so
 children start strictly one after another. It raises to report a start failure. Returning
@@ -33,8 +36,9 @@ ends. Notices from an incarnation that is no longer current are ignored.
 Exit reasons (``supervisor.exits.ExitReason``)
 ----------------------------------------------
 ``normal`` (finished by itself), ``shutdown`` (stopped on purpose), ``killed`` (forced),
-``error`` (exception, failed ``on_start``, non-zero exit code) and ``hung`` (missed heartbeat).
-Every reason except ``normal`` and ``shutdown`` is *abnormal*.
+``error`` (exception, failed ``on_start``, non-zero exit code) and ``hung`` (a node that missed
+its heartbeats, or one whose actor was stuck on one message: see *Liveness*). Every reason except
+``normal`` and ``shutdown`` is *abnormal*.
 
 Restart types
 -------------
@@ -77,6 +81,31 @@ the parent's intensity. A TRANSIENT child supervisor is *not* restarted: its exi
 ``shutdown`` is not abnormal, so use PERMANENT for subtrees that must come back. The root's
 ``on_exit`` ends the OS process with a non-zero code, and the process supervisor takes over.
 
+Restart backoff (``Supervisor(backoff=...)`` default None, ``ChildSpec.backoff`` overrides)
+------------------------------------------------------------------------------------------------
+An extension from Akka's BackoffSupervisor, *on top of* the intensity. Per child, the n-th
+consecutive restart (n = 0, 1, 2, …) waits ``Backoff.delay(n, u)``::
+
+    base_s         0.1    n = 0: no wait — the first restart after a healthy run is immediate
+    max_s          5.0    n >= 1: min(max_s, base_s · 2^(n-1)) · (1 + jitter · u),
+    jitter         0.2            u uniform in [0, 1) from the supervisor's ``rng``
+    reset_after_s  0.5    n goes back to 0 once the child has been up this long
+
+A failed start was never up, so the retries of a child that keeps failing to start wait
+0.1, 0.2, 0.4 … s. The attempt is *counted* against the intensity when the exit is handled,
+and the restart group is stopped then; only the starts wait. So the intensity gives up at the
+same exit as without a backoff, never later. The wait is not a sleep: the restart is handed to
+the ``scheduler`` (a timer that posts it back to the supervisor's queue), so other children's
+exits, API calls and a stop are served meanwhile. While it waits the child shows as
+``restarting``; ``terminate_child`` or a stop calls the restart off. ``NO_BACKOFF`` makes one
+child's restarts immediate under a supervisor that has a default. The product's root and node
+supervisors use ``Backoff()``; a bare ``Supervisor`` restarts at once, as OTP does.
+Backoffs delay restarts, so keep ``intensity`` restarts' worth of delays well inside ``period``
+(with the defaults the first five delays add up to 1.5 s, 1.8 s at most with jitter), or the
+intensity never trips. ``reset_after_s`` is short on purpose: it only has to tell a child that
+dies as soon as it is up (a crash-on-start loop, which the backoff slows down) from one that
+ran; repeated crashes of children that did run are the intensity's business.
+
 Shutdown
 --------
 A supervisor stops its children one at a time, in reverse start order. Each stop completes
@@ -98,10 +127,31 @@ so give actors a timeout instead. An abandonment makes the supervisor give up, w
 ``ExitReason.abandoned`` set, and every ancestor gives up in turn instead of restarting.
 Recovery is a restart of the whole OS process.
 
+Liveness: hung actors and hung nodes
+------------------------------------
+- *Actor*: each ``SupervisedActor`` records, without a lock, since when it has been on its
+  current message (``busy()``). Every second the node's watchdog (``supervisor.node``) compares
+  each actor's time on its message with its spec's ``hang_timeout_s`` (default 30 s: far above
+  any batch the market actors handle; I/O-bound actors whose retries can last longer need a
+  larger value). Past it, the watchdog logs, tells the root ``("hung", "market/bar busy 31.2 s
+  in BarsReady")`` and calls ``Supervisor.report_hung``. The supervisor kills a child that can be
+  killed and restarts it as after any abnormal exit; an actor cannot be killed, so it is
+  abandoned (event ``abandoned``, reason ``hung``) and the supervisor gives up, stopping the
+  other children in reverse order. The node then exits with ``EXIT_HUNG`` (5), by ``os._exit``
+  if that takes longer than the other actors' shutdown timeouts plus 5 s. The process exit ends
+  the stuck thread; the root sees reason ``hung`` and restarts the node only after reaping it.
+- *Node*: a node sends the root a heartbeat every second from a thread of its own; any message
+  counts. The root's monitor of that node (``process_child(heartbeat_timeout=...)``, the root
+  uses ``NODE_HANG_TIMEOUT_S`` = 10 s) kills a node silent for that long (SIGSTOP, a deadlock of
+  the whole process) with SIGKILL; reason ``hung``, then the normal restart path.
+- Long but finite work is neither: the heartbeat thread runs beside busy actors, and an actor is
+  hung only once it is *over* its limit on one message.
+
 Observability
 -------------
-Every child start, exit (with its reason), restart attempt, start failure and abandonment,
-and the supervisor's start, stop and give-up, is logged and passed to ``on_event`` as a frozen
+Every child start, exit (with its reason), restart attempt (its reason says when a backoff
+delays it: "…; restart delayed 0.20 s by backoff"), start failure and abandonment, and the
+supervisor's start, stop and give-up, is logged and passed to ``on_event`` as a frozen
 ``SupervisorEvent``. ``which_children()``, ``count_children()`` and ``lookup(child_id)`` (the
 *current* incarnation's handle) give the live view.
 """
@@ -109,7 +159,7 @@ and the supervisor's start, stop and give-up, is logged and passed to ``on_event
 from supervisor.child import ChildContext, ChildHandle, StartFn
 from supervisor.children import RESTARTING, ChildCounts, ChildInfo
 from supervisor.clock import Clock, FakeClock, SystemClock
-from supervisor.core import Supervisor, SupervisorState
+from supervisor.core import Scheduler, Supervisor, SupervisorState, thread_scheduler
 from supervisor.errors import (
     AlreadyPresent,
     AlreadyStarted,
@@ -130,6 +180,8 @@ from supervisor.nested import SupervisorHandle, supervisor_child
 from supervisor.spec import (
     BRUTAL_KILL,
     INFINITY,
+    NO_BACKOFF,
+    Backoff,
     ChildSpec,
     ChildType,
     Restart,
@@ -140,9 +192,11 @@ from supervisor.spec import (
 __all__ = [
     "BRUTAL_KILL",
     "INFINITY",
+    "NO_BACKOFF",
     "RESTARTING",
     "AlreadyPresent",
     "AlreadyStarted",
+    "Backoff",
     "CallTimeout",
     "ChildAbandoned",
     "ChildContext",
@@ -161,6 +215,7 @@ __all__ = [
     "FakeClock",
     "Restart",
     "RestartWindow",
+    "Scheduler",
     "StartFailed",
     "StartFn",
     "Strategy",
@@ -174,4 +229,5 @@ __all__ = [
     "SupervisorState",
     "SystemClock",
     "supervisor_child",
+    "thread_scheduler",
 ]

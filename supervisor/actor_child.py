@@ -5,7 +5,8 @@ which is acknowledged from the actor's own thread. A setup failure is reported a
 failure. After the start, a one-way monitor joins the actor's thread: if the thread ever ends
 without an exit report, it reports ``error`` on the actor's behalf (S29). A thread cannot be
 killed, so ``ActorHandle.kill()`` returns False and the supervisor abandons an actor that
-ignores its stop (S13, S25).
+ignores its stop (S13, S25). ``ActorHandle.busy()`` relays the actor's own liveness probe
+(``SupervisedActor.busy``) to a watchdog: since when it has been on its current message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pykka
 
-from actors.base import StartupProbe, SupervisedActor
+from actors.base import Busy, StartupProbe, SupervisedActor
 from supervisor.child import ChildContext
 from supervisor.errors import ChildAbandoned
 from supervisor.exits import ExitKind, ExitReason
@@ -46,6 +47,7 @@ class _ActorLink:
         self._cond = threading.Condition()
         self._reason: ExitReason | None = None
         self._thread: threading.Thread | None = None
+        self.busy: Callable[[], Busy | None] = _idle
 
     @property
     def reason(self) -> ExitReason | None:
@@ -64,8 +66,9 @@ class _ActorLink:
             self._cond.notify_all()
         self.ctx.notify_exit(reason)
 
-    def ack_started(self, thread: threading.Thread) -> None:
+    def ack_started(self, thread: threading.Thread, busy: Callable[[], Busy | None]) -> None:
         with self._cond:
+            self.busy = busy
             self._thread = thread
             self._cond.notify_all()
 
@@ -90,6 +93,11 @@ class ActorHandle:
         self._monitor.start()
 
     @property
+    def incarnation(self) -> int:
+        """The incarnation this handle belongs to."""
+        return self._link.ctx.incarnation
+
+    @property
     def exit_reason(self) -> ExitReason | None:
         """The reported exit reason, once the actor has exited."""
         return self._link.reason
@@ -103,6 +111,10 @@ class ActorHandle:
         """A Python thread cannot be killed: always False."""
         log.warning("%s#%d cannot be killed (thread actor)", self._link.ctx.child_id, self._link.ctx.incarnation)
         return False
+
+    def busy(self) -> Busy | None:
+        """``(since, message type)`` while the actor handles a message, None when it is idle."""
+        return self._link.busy()
 
     def wait(self, timeout: float | None) -> bool:
         """True once the actor is stopped, has reported its exit, and its thread has ended."""
@@ -130,6 +142,10 @@ class ActorHandle:
         self._thread.join()
         if not self._link.exited.is_set():
             self._link.report_exit(ExitReason.error("actor thread ended without an exit report"))
+
+
+def _idle() -> Busy | None:
+    return None
 
 
 def actor_child(

@@ -1,8 +1,10 @@
 """The generic OTP supervisor: one thread, one queue, children started in order.
 
 Everything that changes a supervisor's state runs on its mailbox thread, which consumes exit
-notices, restart retries and API calls marshalled from other threads. The contract is in
-``supervisor/__init__.py``; the child-facing protocol is in ``supervisor/child.py``.
+notices, hang reports, restart retries, delayed restarts and API calls marshalled from other
+threads. A restart delayed by a backoff is *scheduled* (a timer posts it back to the mailbox);
+the mailbox thread never sleeps. The contract is in ``supervisor/__init__.py``; the
+child-facing protocol is in ``supervisor/child.py``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import random
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from supervisor.child import ChildContext, ChildHandle, StartFn
 from supervisor.children import RESTARTING, ChildCounts, ChildInfo, ChildRecord, ChildTable
@@ -33,23 +37,46 @@ from supervisor.exits import ExitReason
 from supervisor.intensity import RestartWindow
 from supervisor.mailbox import Mailbox
 from supervisor.shutdown import confirm_exit, stop_child
-from supervisor.spec import INFINITY, ChildSpec, Restart, SupervisorFlags, validate_specs
+from supervisor.spec import INFINITY, Backoff, ChildSpec, Restart, SupervisorFlags, validate_specs
 
 __all__ = [
     "RESTARTING",
+    "Cancellable",
     "ChildContext",
     "ChildCounts",
     "ChildHandle",
     "ChildInfo",
+    "Scheduler",
     "StartFn",
     "Supervisor",
     "SupervisorState",
+    "thread_scheduler",
 ]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ExitCallback = Callable[[ExitReason], None]
+
+
+class Cancellable(Protocol):
+    """A scheduled call that can still be called off."""
+
+    def cancel(self) -> None:
+        """Do not run the call (a no-op once it ran)."""
+        ...
+
+
+Scheduler = Callable[[float, Callable[[], None]], Cancellable]
+"""``schedule(delay_s, fn)``: run ``fn`` once, on any thread, ``delay_s`` seconds from now."""
+
+
+def thread_scheduler(delay_s: float, fn: Callable[[], None]) -> Cancellable:
+    """The real scheduler: ``fn`` runs on a daemon timer thread after ``delay_s`` real seconds."""
+    timer = threading.Timer(delay_s, fn)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class SupervisorState(str, Enum):
@@ -78,6 +105,27 @@ class _RetryRestart:
     child_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class _DelayedRestart:
+    child_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class _HungNotice:
+    child_id: str
+    incarnation: int
+    reason: ExitReason
+
+
+@dataclass(slots=True)
+class _BackoffState:
+    """Per child id: consecutive restarts so far, and since when the current incarnation is up."""
+
+    count: int = 0
+    up_since: float | None = None
+
+
 def _restarts(restart: Restart, reason: ExitReason) -> bool:
     return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and reason.abnormal)
 
@@ -101,6 +149,9 @@ class Supervisor:
         call_timeout: float | None = 30.0,
         kill_wait: float = 5.0,
         exit_grace: float = 5.0,
+        backoff: Backoff | None = None,
+        scheduler: Scheduler | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """Validate flags and specs (``SupervisorDataError``); nothing starts before ``start()``.
 
@@ -110,6 +161,11 @@ class Supervisor:
         nor call this supervisor's API. ``call_timeout`` is the default wait for API calls;
         ``kill_wait`` bounds the wait for a death after ``kill()``; ``exit_grace`` bounds the
         wait for a child that reported its own exit to be really gone.
+
+        ``backoff`` is the restart delay policy of every child whose spec has none (None: every
+        restart is immediate, as in OTP). Delayed restarts are handed to ``scheduler`` (default
+        ``thread_scheduler``), their jitter drawn from ``rng``; uptimes for the backoff reset
+        are read from ``clock``.
         """
         self.name = name
         self.flags = flags if flags is not None else SupervisorFlags()
@@ -123,6 +179,14 @@ class Supervisor:
         self._kill_wait = kill_wait
         self._exit_grace = exit_grace
         self._window = RestartWindow(self.flags.intensity, self.flags.period)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise SupervisorDataError(f"backoff must be a Backoff or None, got {backoff!r}")
+        self._backoff = backoff
+        self._schedule: Scheduler = scheduler if scheduler is not None else thread_scheduler
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not cryptography
+        self._backoffs: dict[str, _BackoffState] = {}
+        self._pending: dict[str, tuple[int, Cancellable]] = {}  # child id → (token, timer) of a delayed restart
+        self._tokens = 0
         self._state = SupervisorState.NEW
         self._children = ChildTable(name)
         self._mailbox = Mailbox(name, self._handle, lambda: self._state in _TERMINAL, self._crashed)
@@ -216,6 +280,16 @@ class Supervisor:
         """Ids of children left behind while possibly alive, and still not proven dead."""
         return self._children.abandoned()
 
+    def report_hung(self, child_id: str, incarnation: int, reason: ExitReason) -> None:
+        """A watchdog found this incarnation stuck (``reason``: ``hung``); any thread, never blocks.
+
+        A child that can be killed is killed and then restarted per its restart type, like any
+        abnormal exit. One that cannot (a thread actor) is abandoned and the supervisor gives
+        up, so the OS process is restarted instead and no second incarnation runs beside the
+        stuck one (S13). Reports about an incarnation that is no longer current are ignored.
+        """
+        self._mailbox.post(_HungNotice(child_id, incarnation, reason))
+
     def _call(self, fn: Callable[[], T], timeout: float | None) -> T:
         return self._mailbox.call(fn, self._call_timeout if timeout is None else timeout)
 
@@ -237,8 +311,12 @@ class Supervisor:
             self._handle_exit(item)
         elif isinstance(item, _RetryRestart):
             record = self._children.get(item.child_id)
-            if record is not None and record.restarting:
+            if record is not None and record.restarting and item.child_id not in self._pending:
                 self._restart(record, record.last_failure or ExitReason.error("restart retry"))
+        elif isinstance(item, _DelayedRestart):
+            self._handle_delayed_restart(item)
+        elif isinstance(item, _HungNotice):
+            self._handle_hung(item)
 
     def _crashed(self, exc: Exception) -> None:
         if self._state not in _TERMINAL:
@@ -281,10 +359,11 @@ class Supervisor:
 
     def _do_terminate_child(self, child_id: str) -> None:
         record = self._children.find(child_id)
-        record.restarting = False  # ends a restart loop (S24)
+        record.restarting = False  # ends a restart loop (S24), or calls off a delayed restart
+        self._cancel_pending(child_id)
         if record.handle is None:
             if record.spec.restart is Restart.TEMPORARY:
-                self._children.remove(record)
+                self._forget(record)
         elif not self._terminate(record, "terminate_child"):
             self._give_up(f"child {child_id!r} could not be stopped", abandoned=True)
             raise ChildAbandoned(f"child {child_id!r} ignored its stop and cannot be killed")
@@ -303,7 +382,7 @@ class Supervisor:
             raise ChildRestarting(f"child {child_id!r} is restarting")
         if record.handle is not None:
             raise ChildRunning(f"child {child_id!r} is running")
-        self._children.remove(record)
+        self._forget(record)
 
     def _handle_exit(self, notice: _ExitNotice) -> None:
         record = self._children.get(notice.child_id)
@@ -319,17 +398,46 @@ class Supervisor:
         elif _restarts(record.spec.restart, notice.reason):
             self._restart(record, notice.reason)
         elif record.spec.restart is Restart.TEMPORARY:
-            self._children.remove(record)
+            self._forget(record)
+
+    def _handle_hung(self, notice: _HungNotice) -> None:
+        record = self._children.get(notice.child_id)
+        if record is None or record.handle is None or record.incarnation != notice.incarnation:
+            log.debug("%s: ignoring a hang report about a stale incarnation: %s", self.name, notice)
+            return
+        handle = record.handle
+        self._children.set_handle(record, None)
+        if handle.kill() and handle.wait(self._kill_wait):
+            self._emit(EventKind.EXITED, record.id, record.incarnation, notice.reason)
+            if _restarts(record.spec.restart, notice.reason):
+                self._restart(record, notice.reason)
+            elif record.spec.restart is Restart.TEMPORARY:
+                self._forget(record)
+            return
+        handle.stop()  # queued behind the stuck message: should it ever return, it stops there
+        self._children.abandon(record.id, handle)
+        log.critical("%s: child %r #%d %s: it cannot be killed, escalating", self.name, record.id,
+                     record.incarnation, notice.reason)
+        self._emit(EventKind.ABANDONED, record.id, record.incarnation, notice.reason)
+        self._give_up(f"child {record.id!r} {notice.reason}", abandoned=True)
 
     # ------------------------------------------------------------------ restarts
 
     def _restart(self, record: ChildRecord, cause: ExitReason) -> None:
-        """One restart attempt for ``record`` under the strategy (S14–S19, S23)."""
-        if not self._window.record(self._clock.monotonic()):
+        """One restart attempt for ``record`` under the strategy (S14–S19, S23, S36, S37).
+
+        The attempt is counted against the intensity now, and the group is stopped now; only
+        the starts wait for the child's backoff delay, if it has one.
+        """
+        now = self._clock.monotonic()
+        if not self._window.record(now):
             record.restarting = False
             log.error("%s: reached_max_restart_intensity after %r exited: %s", self.name, record.id, cause)
             self._give_up(f"reached_max_restart_intensity after {record.id!r} exited: {cause}")
             return
+        delay = self._next_delay(record, now)
+        if delay > 0:
+            cause = dataclasses.replace(cause, detail=f"{cause.detail}; restart delayed {delay:.2f} s by backoff")
         self._emit(EventKind.RESTARTING, record.id, record.incarnation, cause)
         group = self._children.restart_group(record, self.flags.strategy)
         why = f"{self.flags.strategy.value} restart of {record.id!r}"
@@ -337,6 +445,53 @@ class Supervisor:
             if other is not record and other.handle is not None and not self._terminate(other, why):
                 self._give_up(f"child {other.id!r} could not be stopped", abandoned=True)
                 return
+        if delay > 0:
+            record.restarting = True
+            self._schedule_restart(record.id, delay)
+            return
+        self._start_group(group)
+
+    def _next_delay(self, record: ChildRecord, now: float) -> float:
+        """The backoff delay of this restart of ``record`` (0: at once); counts the restart."""
+        backoff = record.spec.backoff if record.spec.backoff is not None else self._backoff
+        if backoff is None:
+            return 0.0
+        state = self._backoffs.setdefault(record.id, _BackoffState())
+        if state.up_since is not None and now - state.up_since >= backoff.reset_after_s:
+            state.count = 0  # it was up long enough: this failure starts a new series
+        state.up_since = None
+        delay = backoff.delay(state.count, self._rng.random() if state.count > 0 else 0.0)
+        state.count += 1
+        return delay
+
+    def _schedule_restart(self, child_id: str, delay: float) -> None:
+        self._cancel_pending(child_id)
+        self._tokens += 1
+        token = self._tokens
+        log.warning("%s: restart of %r delayed %.2f s by its backoff", self.name, child_id, delay)
+        timer = self._schedule(delay, functools.partial(self._mailbox.post, _DelayedRestart(child_id, token)))
+        self._pending[child_id] = (token, timer)
+
+    def _cancel_pending(self, child_id: str | None = None) -> None:
+        """Call off the delayed restart of ``child_id`` (None: of every child)."""
+        ids = list(self._pending) if child_id is None else [child_id]
+        for key in ids:
+            pending = self._pending.pop(key, None)
+            if pending is not None:
+                pending[1].cancel()
+
+    def _handle_delayed_restart(self, item: _DelayedRestart) -> None:
+        pending = self._pending.get(item.child_id)
+        if pending is None or pending[0] != item.token or self._state is not SupervisorState.RUNNING:
+            return  # called off (terminate_child, a stop) or superseded
+        del self._pending[item.child_id]
+        record = self._children.get(item.child_id)
+        if record is None or not record.restarting or record.handle is not None:
+            return
+        self._start_group(self._children.restart_group(record, self.flags.strategy))
+
+    def _start_group(self, group: list[ChildRecord]) -> None:
+        """Start every member of a restart group that is not running, in start order."""
         for member in group:
             if self._children.get(member.id) is not member or member.handle is not None:
                 continue  # a temporary bystander was dropped
@@ -370,6 +525,10 @@ class Supervisor:
             return exc
         record.incarnation = incarnation
         record.restarting = False
+        self._cancel_pending(record.id)
+        state = self._backoffs.get(record.id)
+        if state is not None:
+            state.up_since = self._clock.monotonic()
         self._children.set_handle(record, handle)
         self._emit(EventKind.STARTED, record.id, incarnation)
         return None
@@ -402,8 +561,14 @@ class Supervisor:
             reason = ExitReason.shutdown(why)
         self._emit(EventKind.EXITED, record.id, record.incarnation, reason)
         if record.spec.restart is Restart.TEMPORARY:
-            self._children.remove(record)
+            self._forget(record)
         return True
+
+    def _forget(self, record: ChildRecord) -> None:
+        """Drop a child's spec, and with it its backoff history."""
+        self._children.remove(record)
+        self._backoffs.pop(record.id, None)
+        self._cancel_pending(record.id)
 
     def _stop_children(self, why: str) -> bool:
         """Terminate every running child in reverse start order; True if all proven dead."""
@@ -426,6 +591,7 @@ class Supervisor:
         self._terminate_self(SupervisorState.GAVE_UP, ExitReason.shutdown(detail, abandoned=abandoned))
 
     def _terminate_self(self, state: SupervisorState, reason: ExitReason, *, notify: bool = True) -> None:
+        self._cancel_pending()
         self._state = state
         self._emit(EventKind.GAVE_UP if state is SupervisorState.GAVE_UP else EventKind.STOPPED, reason=reason)
         if notify and self._on_exit is not None:

@@ -4,9 +4,20 @@ Life of a node:
 1. configure logging, exit at once if the root goes away (parent-alive pipe, PR_SET_PDEATHSIG);
 2. build its child specs (``supervisor.wiring``) and start them in order — all or nothing;
 3. report ``ready`` to the root, then report actor status to ``runtime_actors`` every second;
-4. on SIGTERM/SIGINT stop the actors in reverse start order and exit 0; if its supervisor gives
+4. from then on a watchdog thread sends the root a heartbeat every second (the root kills a
+   node that stays silent: ``process_child``) and checks that no actor has been on one message
+   longer than its spec's ``hang_timeout_s``;
+5. on SIGTERM/SIGINT stop the actors in reverse start order and exit 0; if its supervisor gives
    up (restart intensity exceeded) exit with ``EXIT_GAVE_UP`` so the root applies its own
    intensity. Every supervisor event goes to the log and to ``supervisor_events``.
+
+A hung actor cannot be killed (it is a thread), so the watchdog escalates: it logs, tells the
+root ``("hung", "market/bar busy 31.2 s in BarsReady")``, and reports the hang to the node's
+supervisor, which abandons that actor (event ``abandoned``, reason ``hung``) and gives up — the
+other actors stop in reverse order. The node then exits with ``EXIT_HUNG`` (forced with
+``os._exit`` if the orderly part overruns its deadline), the process exit ends the stuck thread,
+and the root restarts the node: the actor comes back in a new process, never beside the old one.
+A node always ends with ``os._exit``, so a stuck non-daemon actor thread cannot hold it open.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +36,23 @@ import pykka
 
 from actors.messages import Crash
 from config import Settings
-from supervisor.actor_child import current_ref
+from supervisor.actor_child import ActorHandle, current_ref
 from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
 from supervisor.event_sink import EventSink
+from supervisor.events import EventSink as OnEvent
 from supervisor.exits import ExitReason
-from supervisor.process_child import NodeBoot, exit_with_parent
-from supervisor.spec import Strategy, SupervisorFlags
+from supervisor.process_child import EXIT_HUNG, NodeBoot, exit_with_parent
+from supervisor.spec import Backoff, ChildSpec, Strategy, SupervisorFlags
 from supervisor.status_reporter import StatusReporter
 
 log = logging.getLogger(__name__)
 
 EXIT_GAVE_UP = 3
 EXIT_START_FAILED = 4
+
+HEARTBEAT_INTERVAL_S = 1.0
+HUNG_EXIT_GRACE_S = 5.0  # on top of the other actors' shutdown timeouts, before a hung node is forced out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +123,183 @@ class NodeChannel:
                 log.warning("root is gone; dropped node message %r", message[0])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hang:
+    """An actor found on one message for longer than its ``hang_timeout_s``."""
+
+    child_id: str
+    incarnation: int
+    busy_s: float
+    message: str
+    limit_s: float
+
+    def detail(self, node: str) -> str:
+        """E.g. ``market/bar busy 31.2 s in BarsReady``."""
+        return f"{node}/{self.child_id} busy {self.busy_s:.1f} s in {self.message}"
+
+
+def find_hang(sup: Supervisor, limits: Mapping[str, float | None], now: float) -> Hang | None:
+    """The first actor (in ``limits`` order) busy on one message for longer than its limit.
+
+    ``now`` is read from the actors' clock (monotonic seconds). Only reads: the supervisor's
+    thread-safe ``lookup`` and each actor's ``busy`` probe, so it never waits for anyone.
+    """
+    for child_id, limit in limits.items():
+        if limit is None:
+            continue
+        handle = sup.lookup(child_id)
+        if not isinstance(handle, ActorHandle):
+            continue
+        busy = handle.busy()
+        if busy is not None and now - busy[0] > limit:
+            return Hang(child_id=child_id, incarnation=handle.incarnation, busy_s=now - busy[0], message=busy[1],
+                        limit_s=limit)
+    return None
+
+
+class NodeWatchdog:
+    """One daemon thread: a heartbeat to the root every ``interval_s``, and the hung-actor check.
+
+    The first hang found goes to ``on_hang`` (once); heartbeats go on until the process ends, so
+    the root does not kill a node that is busy escalating in order. ``pause_checks`` ends the
+    checks (a stopping node's stuck actors are its supervisor's business: shutdown timeouts).
+    """
+
+    def __init__(self, sup: Supervisor, channel: NodeChannel, limits: Mapping[str, float | None], *,  # noqa: PLR0913
+                 on_hang: Callable[[Hang], None], interval_s: float = HEARTBEAT_INTERVAL_S,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._sup = sup
+        self._channel = channel
+        self._limits = dict(limits)
+        self._on_hang = on_hang
+        self._interval = interval_s
+        self._monotonic = monotonic
+        self._checking = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="node-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def pause_checks(self) -> None:
+        self._checking = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> Hang | None:
+        """One look at every actor; reports (once) and returns a hang if there is one."""
+        if not self._checking:
+            return None
+        hang = find_hang(self._sup, self._limits, self._monotonic())
+        if hang is not None:
+            self._checking = False
+            self._on_hang(hang)
+        return hang
+
+    def _run(self) -> None:
+        while True:
+            self._channel.send("heartbeat")
+            try:
+                self.check()
+            except Exception:  # noqa: BLE001 - a broken watchdog must not pass for a healthy node: escalate
+                log.exception("the node watchdog failed")
+                exit_node(EXIT_HUNG)
+            if self._stop.wait(self._interval):
+                return
+
+
+class NodeRuntime:
+    """A node's supervisor and watchdog, and how the node ends: its exit code.
+
+    Shared by ``run_node`` and the test nodes, so both escalate exactly the same way.
+    """
+
+    def __init__(self, node: str, channel: NodeChannel, specs: Sequence[ChildSpec], flags: SupervisorFlags, *,  # noqa: PLR0913
+                 stop: threading.Event, on_event: OnEvent | None = None, backoff: Backoff | None = None,
+                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+        self.node = node
+        self.channel = channel
+        self.stop = stop
+        self.gave_up = threading.Event()
+        self.hang: Hang | None = None
+        self.sup = Supervisor(name=node, flags=flags, specs=specs, clock=SystemClock(), on_event=on_event,
+                              on_exit=self._on_exit, backoff=backoff)
+        self.watchdog = NodeWatchdog(self.sup, channel, {s.id: s.hang_timeout_s for s in specs},
+                                     on_hang=self._on_hang, interval_s=heartbeat_interval_s)
+        shutdowns = [s.shutdown for s in specs if isinstance(s.shutdown, float)]
+        self.hung_exit_deadline_s = sum(shutdowns) + HUNG_EXIT_GRACE_S
+
+    def start(self) -> bool:
+        """Start every actor in order; False (logged) if the node cannot start."""
+        try:
+            self.sup.start()
+        except Exception as exc:  # noqa: BLE001 - any start failure is reported to the root by exit code
+            log.error("node %s failed to start: %s", self.node, exc)
+            return False
+        return True
+
+    def serve(self, *, started: Callable[[], None] = lambda: None, stopping: Callable[[], None] = lambda: None) -> int:
+        """Report ready, watch, and wait until told to stop, a give-up or a hang; the exit code."""
+        self.channel.ready()
+        self.watchdog.start()
+        started()
+        try:
+            self.stop.wait()
+        finally:
+            self.watchdog.pause_checks()
+            stopping()
+            if not self.gave_up.is_set():
+                log.info("node %s stopping", self.node)
+                self.sup.stop()
+        if self.hang is not None:
+            log.critical("node %s: hung: %s; exiting %d so the root restarts the node", self.node,
+                         self.hang.detail(self.node), EXIT_HUNG)
+            return EXIT_HUNG
+        if self.gave_up.is_set():
+            log.error("node %s: supervisor gave up (restart intensity exceeded); exiting %d", self.node, EXIT_GAVE_UP)
+            return EXIT_GAVE_UP
+        log.info("node %s stopped", self.node)
+        return 0
+
+    def _on_exit(self, reason: ExitReason) -> None:
+        if self.sup.state is SupervisorState.GAVE_UP:
+            self.gave_up.set()
+        self.stop.set()
+
+    def _on_hang(self, hang: Hang) -> None:
+        """Escalate a hung actor: it cannot be killed, so the whole node goes (see the module doc)."""
+        detail = hang.detail(self.node)
+        log.critical("hung: %s (limit %.1f s): the actor cannot be killed; stopping node %s for a restart",
+                     detail, hang.limit_s, self.node)
+        self.hang = hang
+        self.channel.send("hung", detail)
+        self.sup.report_hung(hang.child_id, hang.incarnation, ExitReason.hung(detail))
+        deadline = threading.Timer(self.hung_exit_deadline_s, self._force_exit)
+        deadline.daemon = True
+        deadline.start()
+
+    def _force_exit(self) -> None:
+        log.critical("node %s did not stop within %.1f s of the hang: forcing exit %d", self.node,
+                     self.hung_exit_deadline_s, EXIT_HUNG)
+        exit_node(EXIT_HUNG)
+
+
+def exit_node(code: int) -> None:
+    """End the node process now with ``code``, whatever threads are left (a hung actor's included)."""
+    stuck = [t.name for t in threading.enumerate()
+             if t is not threading.current_thread() and t is not threading.main_thread() and not t.daemon]
+    if stuck:
+        log.warning("exiting %d with threads that cannot be joined: %s", code, ", ".join(stuck))
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def node_main(boot: NodeBoot) -> None:
     """Entry point of every node process (the spawn target)."""
     payload: NodePayload = boot.payload
@@ -116,50 +310,28 @@ def node_main(boot: NodeBoot) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the root decides
-    sys.exit(run_node(boot, payload, stop))
+    exit_node(run_node(boot, payload, stop))
 
 
 def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int:
-    """Start the node's supervisor, serve until told to stop or until it gives up; the exit code."""
+    """Start the node's supervisor, serve until told to stop, a give-up or a hang; the exit code."""
     from supervisor import wiring
 
     channel = NodeChannel(boot)
-    gave_up = threading.Event()
     sink = EventSink(payload.db_url, node=boot.node)
     wired = wiring.node_specs(boot.node, payload.settings, payload.db_url, channel)
     supervision = payload.settings.supervision
     flags = SupervisorFlags(strategy=payload.strategy, intensity=supervision.node_intensity,
                             period=supervision.node_period_s)
-
-    def on_exit(reason: ExitReason) -> None:
-        if sup.state is SupervisorState.GAVE_UP:
-            gave_up.set()
-        stop.set()
-
-    sup = Supervisor(name=boot.node, flags=flags, specs=wired.specs, clock=SystemClock(), on_event=sink.record,
-                     on_exit=on_exit)
-    wired.bind(sup)
+    runtime = NodeRuntime(boot.node, channel, wired.specs, flags, stop=stop, on_event=sink.record, backoff=Backoff())
+    wired.bind(runtime.sup)
     try:
-        sup.start()
-    except Exception as exc:  # noqa: BLE001 - any start failure is reported to the root by exit code
-        log.error("node %s failed to start: %s", boot.node, exc)
-        sink.close()
-        return EXIT_START_FAILED
-    channel.serve_requests(sup)
-    channel.ready()
-    reporter = StatusReporter(payload.db_url, boot.node, sup, wired.board, interval_s=1.0)
-    reporter.start()
-    try:
-        stop.wait()
+        if not runtime.start():
+            return EXIT_START_FAILED
+        channel.serve_requests(runtime.sup)
+        reporter = StatusReporter(payload.db_url, boot.node, runtime.sup, wired.board, interval_s=1.0)
+        code = runtime.serve(started=reporter.start, stopping=reporter.stop)
+        reporter.report_stopped("stopped" if code == 0 else "gave_up")
+        return code
     finally:
-        reporter.stop()
-        if not gave_up.is_set():
-            log.info("node %s stopping", boot.node)
-            sup.stop()
-        reporter.report_stopped("gave_up" if gave_up.is_set() else "stopped")
         sink.close()
-    if gave_up.is_set():
-        log.error("node %s: supervisor gave up (restart intensity exceeded); exiting %d", boot.node, EXIT_GAVE_UP)
-        return EXIT_GAVE_UP
-    log.info("node %s stopped", boot.node)
-    return 0

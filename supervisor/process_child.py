@@ -6,8 +6,16 @@ really is ordered; a node that exits or stays silent before then is a start fail
 
 Death is detected by a monitor thread waiting on the process sentinel, without the child's
 co-operation; the exit code becomes the exit reason: 0 → normal (shutdown when we asked it to
-stop), −SIGKILL → killed, anything else → error. ``stop`` sends SIGTERM (the node stops its
-actors in reverse order and exits 0); ``kill`` sends SIGKILL and, unlike a thread, really kills.
+stop), −SIGKILL → killed, ``EXIT_HUNG`` → hung (the node's watchdog found an actor stuck in a
+handler; the node said which in a ``("hung", detail)`` message just before), anything else →
+error. ``stop`` sends SIGTERM (the node stops its actors in reverse order and exits 0); ``kill``
+sends SIGKILL and, unlike a thread, really kills.
+
+Liveness (S41): with a ``heartbeat_timeout``, the same monitor expects *some* message from the
+node — it sends ``("heartbeat",)`` every second — at least that often once it is ready. A node
+that falls silent (SIGSTOP, the whole process deadlocked, the GIL held forever) is killed with
+SIGKILL and its exit reason is ``hung``; the supervisor then restarts it like any abnormal exit,
+and only after the old process has been reaped.
 
 Each node also holds the read end of a "parent alive" pipe: when the root dies, however it dies,
 the pipe reaches EOF and the node exits at once, so no orphan keeps trading (S43). On Linux
@@ -23,6 +31,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -32,6 +41,9 @@ from supervisor.child import ChildContext
 from supervisor.exits import ExitReason
 
 log = logging.getLogger(__name__)
+
+EXIT_HUNG = 5
+"""A node's exit code after its watchdog found an actor stuck in a handler (a thread cannot be killed)."""
 
 NodeMessageHandler = Callable[[str, int, tuple[Any, ...]], None]
 
@@ -54,9 +66,12 @@ class NodeBoot:
 class ProcessHandle:
     """A running node process."""
 
-    def __init__(self, proc: multiprocessing.process.BaseProcess, channel: Connection, alive: Connection,
-                 ctx: ChildContext, on_message: NodeMessageHandler | None) -> None:
+    def __init__(self, proc: multiprocessing.process.BaseProcess, channel: Connection, alive: Connection,  # noqa: PLR0913
+                 ctx: ChildContext, on_message: NodeMessageHandler | None, *,
+                 heartbeat_timeout: float | None = None) -> None:
         self._proc = proc
+        self._heartbeat_timeout = heartbeat_timeout
+        self._hung: str | None = None  # why the node is hung: its own report, or our missed-heartbeat kill
         self._channel = channel
         # Never written to: held open so the node's end reaches EOF exactly when this process is gone.
         self._alive = alive
@@ -108,27 +123,50 @@ class ProcessHandle:
     def _watch(self) -> None:
         sentinel = self._proc.sentinel
         channel_open = True
+        heard = time.monotonic()  # the node reported ready just before this handle was made
+        killed_for_silence = False
         while True:
-            ready = wait([sentinel, self._channel] if channel_open else [sentinel])
+            timeout = None
+            if self._heartbeat_timeout is not None and not killed_for_silence:
+                timeout = max(0.0, heard + self._heartbeat_timeout - time.monotonic())
+            ready = wait([sentinel, self._channel] if channel_open else [sentinel], timeout)
             if self._channel in ready:
                 try:
                     message = self._channel.recv()
                 except (EOFError, OSError):
                     channel_open = False
                 else:
+                    heard = time.monotonic()
                     self._deliver(message)
                 continue
             if sentinel in ready:
                 break
+            if channel_open and self._channel.poll(0):
+                continue  # a message arrived at the deadline (or we were the ones suspended)
+            killed_for_silence = True
+            self._kill_silent(time.monotonic() - heard)
         self._proc.join()
         self._channel.close()
         self._alive.close()
-        reason = exit_reason(self._proc.exitcode, stop_requested=self._stop_requested)
+        reason = exit_reason(self._proc.exitcode, stop_requested=self._stop_requested, hung=self._hung)
         self._exited.set()
         self._ctx.notify_exit(reason)
 
+    def _kill_silent(self, silent_s: float) -> None:
+        self._hung = f"no heartbeat from node {self._ctx.child_id} for {silent_s:.1f} s"
+        log.error("%s (limit %.1f s): killing pid %s", self._hung, self._heartbeat_timeout, self._proc.pid)
+        if self._proc.pid is not None and self._proc.exitcode is None:
+            try:
+                os.kill(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def _deliver(self, message: Any) -> None:
-        if self._on_message is None or not isinstance(message, tuple) or not message:
+        if not isinstance(message, tuple) or not message or message[0] == "heartbeat":
+            return
+        if message[0] == "hung" and len(message) > 1:
+            self._hung = str(message[1])
+        if self._on_message is None:
             return
         try:
             self._on_message(self._ctx.child_id, self._ctx.incarnation, message)
@@ -136,8 +174,12 @@ class ProcessHandle:
             log.exception("handling message %r from node %s failed", message[0], self._ctx.child_id)
 
 
-def exit_reason(exitcode: int | None, *, stop_requested: bool) -> ExitReason:
-    """Map a process exit code to an OTP exit reason."""
+def exit_reason(exitcode: int | None, *, stop_requested: bool, hung: str | None = None) -> ExitReason:
+    """Map a process exit code to an OTP exit reason (``hung``: why the node was found hung)."""
+    if exitcode == EXIT_HUNG:
+        return ExitReason.hung(hung or "an actor stopped processing its mailbox")
+    if hung is not None and exitcode == -signal.SIGKILL:
+        return ExitReason.hung(f"{hung}; killed with SIGKILL")
     if exitcode == 0:
         return ExitReason.shutdown() if stop_requested else ExitReason.normal()
     if exitcode == -signal.SIGKILL:
@@ -148,10 +190,13 @@ def exit_reason(exitcode: int | None, *, stop_requested: bool) -> ExitReason:
 
 
 def process_child(*, target: Callable[[NodeBoot], None], payload: Any, start_timeout: float,
-                  on_message: NodeMessageHandler | None = None) -> Callable[[ChildContext], ProcessHandle]:
+                  on_message: NodeMessageHandler | None = None,
+                  heartbeat_timeout: float | None = None) -> Callable[[ChildContext], ProcessHandle]:
     """A ``ChildSpec.start`` that spawns ``target(NodeBoot)`` and returns once it reports ready.
 
-    ``on_message(node, incarnation, message)`` receives every later message the node sends.
+    ``on_message(node, incarnation, message)`` receives every later message the node sends
+    (except heartbeats). With ``heartbeat_timeout``, a node silent for that long after it was
+    ready is killed and exits ``hung``; the target must then send heartbeats (``node_main`` does).
     """
     mp = multiprocessing.get_context("spawn")
 
@@ -173,7 +218,7 @@ def process_child(*, target: Callable[[NodeBoot], None], payload: Any, start_tim
             root_end.close()
             alive_write.close()
             raise
-        return ProcessHandle(proc, root_end, alive_write, ctx, on_message)
+        return ProcessHandle(proc, root_end, alive_write, ctx, on_message, heartbeat_timeout=heartbeat_timeout)
 
     return start
 

@@ -3,7 +3,9 @@
 Start order (stop is the reverse): ``ops`` (the notifier, so alerts about everything after it
 are delivered), ``execution``, ``market``. The root supervises them one_for_one with
 ``ROOT_INTENSITY`` restarts per ``ROOT_PERIOD_S``; past that it gives up: it stops every node,
-records and logs why, and exits non-zero — it never loops forever.
+records and logs why, and exits non-zero — it never loops forever. A node that crashes again
+soon after a restart is restarted after a growing delay (``Backoff()`` defaults); one that
+sends no heartbeat for ``NODE_HANG_TIMEOUT_S`` is killed and restarted (exit reason ``hung``).
 
 Ctrl-C (SIGINT) and SIGTERM reach only the root's logic: nodes ignore SIGINT, so the root alone
 decides the order in which they stop.
@@ -40,7 +42,7 @@ from supervisor.exits import ExitReason
 from supervisor.node import NodePayload, node_main
 from supervisor.commands import CommandHandler, Outcome
 from supervisor.process_child import ProcessHandle, process_child
-from supervisor.spec import ChildSpec, Restart, Strategy, SupervisorFlags
+from supervisor.spec import Backoff, ChildSpec, Restart, Strategy, SupervisorFlags
 from supervisor.statusline import StatusLine
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ EXIT_ALREADY_RUNNING = 3
 
 EXECUTION_CONSUMER = "execution"
 REQUEST_TIMEOUT_S = 10.0
+NODE_HANG_TIMEOUT_S = 10.0  # a node heartbeats every second: ten missed beats and it is killed
 ALERT_DRAIN_S = 30.0
 
 # node name → strategy of its own supervisor, in the root's start order
@@ -133,6 +136,7 @@ class _Root:
             clock=SystemClock(),
             on_event=self.sink.record,
             on_exit=self._on_give_up,
+            backoff=Backoff(),
         )
 
     def _node_spec(self, name: str, strategy: Strategy) -> ChildSpec:
@@ -140,7 +144,7 @@ class _Root:
         return ChildSpec(
             id=name,
             start=process_child(target=node_main, payload=payload, start_timeout=self.settings.supervision.node_start_timeout_s,
-                                on_message=self._on_node_message),
+                                on_message=self._on_node_message, heartbeat_timeout=NODE_HANG_TIMEOUT_S),
             restart=Restart.PERMANENT,
             shutdown=self.settings.supervision.shutdown_timeout_s * 4,  # the node stops its actors within their own timeouts
         )
