@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from actors.messages import Wake
 from actors.woken import WokenActor
 from config import PaperProfile, RiskSettings, TradeMode
 from exchange.rest import BREAKER_GROUPS
@@ -67,9 +68,11 @@ class ExecutionActor(WokenActor):
     def drain(self, conn: psycopg.Connection) -> None:
         assert self.engine is not None
         try:
-            self.engine.step()
+            more = self.engine.step()
         finally:
             self._report()
+        if more:
+            self.actor_ref.tell(Wake(channel="more"))
 
     def _report(self) -> None:
         assert self.engine is not None

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "execution"
 BATCH = 500
+SEND_BATCH = 20  # test/live intents per step: each may wait on the exchange
+FOLLOW_INTERVAL_S = 0.5
+FOLLOWS_PER_STEP = 10
 MAX_ATTEMPTS = 3
 THROTTLE_WAITS = 3  # a throttled intent waits for this many fresh seconds before it is recorded
 SLOW_FOLLOW_S = 10.0
@@ -185,26 +188,30 @@ class Engine:
 
     # ---- one wake -------------------------------------------------------------------------
 
-    def step(self) -> None:
-        """Resolve and follow what is open, then turn every new intent into its attempt."""
+    def step(self) -> bool:
+        """Resolve and follow what is open, then turn the next batch of intents into attempts.
+
+        Returns True when there may be more to do (the caller wakes it again at once): one call
+        never runs long, so the actor stays responsive and the hang watchdog stays quiet."""
         switches = self._switches()
         self._decide(switches)
         self._resume_open()
         if self._hold_for_reconciliation(switches):
-            return
-        while True:
-            with translated():
-                intents = repo.intents_after(self.conn, self.cursor, BATCH)
-                if not intents:
-                    self.conn.commit()
-                    return
-                switches = self._switches()  # read after the intents: a switch set before one is always seen
-            decision = self._decide(switches)
-            if decision.effective is TradeMode.SHADOW:
-                self._record_batch(intents, decision, switches)
-            else:
-                for intent in intents:
-                    self._one(intent, decision, self._switches())
+            return False
+        assert self.decision is not None
+        shadow = self.decision.effective is TradeMode.SHADOW
+        with translated():
+            intents = repo.intents_after(self.conn, self.cursor, BATCH if shadow else SEND_BATCH)
+            switches = self._switches()  # read after the intents: a switch set before one is always seen
+        if not intents:
+            return False
+        decision = self._decide(switches)
+        if decision.effective is TradeMode.SHADOW:
+            self._record_batch(intents, decision, switches)
+        else:
+            for intent in intents:
+                self._one(intent, decision, self._switches())
+        return True
 
     def _switches(self) -> dict[str, object]:
         with translated():
@@ -489,7 +496,10 @@ class Engine:
         with translated():
             open_ = repo.unresolved(self.conn)
             self.conn.commit()
+        polls = 0
         for att in open_:
+            if att.status == Status.SUBMITTED and polls >= FOLLOWS_PER_STEP:
+                continue  # the rest on the next wake
             if att.status == Status.UNKNOWN:
                 if att.mode == TradeMode.LIVE:
                     self._resolve(att)
@@ -497,7 +507,7 @@ class Engine:
                     self._retry(att.id, self._intent(att.paper_trade_id), Status.ERROR,
                                 "test order outcome unknown (interrupted)")
             else:
-                self._follow(att)
+                polls += self._follow(att)
 
     def _intent(self, paper_trade_id: int) -> Intent:
         with translated():
@@ -567,23 +577,25 @@ class Engine:
         if verdict.status is None:
             self._send(new_id, row, intent)
 
-    def _follow(self, att: repo.Open) -> None:
+    def _follow(self, att: repo.Open) -> bool:
+        """Poll one submitted order if it is due; whether it was polled."""
         assert self.exchange is not None
         now = self.clock.monotonic()
         follow = self.follows.setdefault(att.id, _Follow(next_at=now, since=now))
         if now < follow.next_at:
-            return
+            return False
         try:
             order = self.exchange.get_order(uuid=att.uuid) if att.uuid else self.exchange.get_order(
                 identifier=att.identifier)
         except ExchangeError as exc:
             log.warning("following order %s failed: %s", att.identifier, exc)
             follow.next_at = now + 1.0
-            return
+            return True
         self._adopt(att.id, order, "poll")
         if att.id in self.follows:
             slow = now - follow.since > self.config.follow_timeout_s
-            follow.next_at = now + (SLOW_FOLLOW_S if slow else 0.0)
+            follow.next_at = now + (SLOW_FOLLOW_S if slow else FOLLOW_INTERVAL_S)
+        return True
 
     def _alert(self, level: str, text: str) -> None:
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:

@@ -34,10 +34,15 @@ from execution.guards import GuardConfig
 from notify.telegram import TelegramClient
 from supervisor.actor_child import actor_child, current_ref
 from supervisor.core import Supervisor
-from supervisor.spec import ChildSpec
+from supervisor.spec import DEFAULT_HANG_TIMEOUT_S, ChildSpec
 from trading.strategy import load_factory
 
 log = logging.getLogger(__name__)
+
+NETWORK_HANG_S = 300.0
+"""Hang limit of actors whose one message may wait on the network (HTTP retries with timeouts,
+an unknown order's lookup window): far above their worst legitimate handler, far below forever.
+The market actors keep the default (:data:`supervisor.spec.DEFAULT_HANG_TIMEOUT_S`)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -61,12 +66,12 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
         telegram = None
         if settings.telegram.bot_token is not None:
             telegram = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
-        wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, start=actor_child(
+        wiring.specs = [ChildSpec(id="notifier", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
             NotifierActor, board=board, db_url=db_url, telegram=telegram, chat_id=settings.telegram.chat_id,
             min_level=settings.telegram.min_level, disabled_kinds=settings.telegram.disabled_kinds))]
         if settings.telegram.bot_token is not None and settings.telegram.chat_id is not None:
             commands_client = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
-            wiring.specs.append(ChildSpec(id="telegram", shutdown=shutdown, start=actor_child(
+            wiring.specs.append(ChildSpec(id="telegram", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
                 TelegramCommandActor, board=board, client=commands_client, chat_id=settings.telegram.chat_id,
                 db_url=db_url)))
     elif node == "execution":
@@ -94,11 +99,11 @@ def _execution_specs(settings: Settings, db_url: str, board: StatusBoard) -> lis
                "lookup_answers": ex.lookup_answers, "lookup_window_s": ex.lookup_window_s,
                "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit"}
     return [
-        ChildSpec(id="execution", shutdown=shutdown, start=actor_child(
+        ChildSpec(id="execution", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
             ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url,
             guards=GuardConfig.from_settings(settings), risk=settings.risk, exchange=_exchange_client(settings, db_url),
             engine_options=options, failpoints=settings.failpoints)),
-        ChildSpec(id="account", shutdown=shutdown, start=actor_child(
+        ChildSpec(id="account", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
             AccountActor, board=board, client=_exchange_client(settings, db_url), settings=settings.account,
             bot_id=settings.bot_id, db_url=db_url)),
     ]
@@ -152,5 +157,6 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
             StrategyActor, board=board, factory=factory, db_url=db_url, peers=peers)),
         ChildSpec(id="bar", shutdown=shutdown, start=actor_child(
             BarActor, board=board, feed=feed_name, db_url=db_url, peers=peers, grace_ms=grace_ms)),
-        ChildSpec(id="feed", shutdown=shutdown, start=feed_start),
+        ChildSpec(id="feed", shutdown=shutdown, start=feed_start,
+                  hang_timeout_s=NETWORK_HANG_S if settings.feed.source.value == "upbit" else DEFAULT_HANG_TIMEOUT_S),
     ]

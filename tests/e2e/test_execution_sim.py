@@ -68,6 +68,9 @@ def test_test_mode_gives_every_paper_trade_exactly_one_test_ok_attempt(runner: R
         assert all(n == 1 and lo == hi == "test_ok" and mode == "test" for _, n, lo, hi, mode in per_intent), \
             [r for r in per_intent if r[1:] != (1, "test_ok", "test_ok", "test")][:5]
     assert sim.venue.orders(ACCESS) == []  # a test order creates nothing
+    smoke = runner.run(["smoke", "--window", "600", "--json"], env, timeout=60)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert '"test_ok"' in smoke.stdout, smoke.stdout
 
 
 _IDENT = re.compile(r"^sbx-(\d+)-(\d+)$")
@@ -135,7 +138,7 @@ def test_live_orders_survive_kills_drops_and_listing_lag_exactly_once(runner: Ru
 def test_a_balance_changed_behind_our_back_is_reported_and_halts_entries(runner: Runner, db_url: str,
                                                                          sim: SimServer) -> None:
     env = _env(runner, db_url, sim, TRADE_MODE="live", LIVE_TRADING="true", LIVE_CONFIRM=LIVE_CONFIRM_PHRASE,
-               LIVE_MARKETS="KRW-BTC", RECONCILE_INTERVAL_S="1")
+               LIVE_MARKETS="KRW-BTC", RECONCILE_INTERVAL_S="600")  # reconciled at start, then on request
     proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
     with psycopg.connect(db_url, autocommit=True) as conn:
         eventually(lambda: (proc.poll() is None or pytest.fail(output(proc)[-3000:]))
@@ -143,6 +146,8 @@ def test_a_balance_changed_behind_our_back_is_reported_and_halts_entries(runner:
                    timeout=90, interval=0.1, what="live orders filled")
         assert _one(conn, "SELECT bool_and(ok) FROM reconciliation_reports WHERE error IS NULL") is True
         sim.deposit(ACCESS, "KRW", Decimal(1_000_000))  # someone else moved money on the account
+        asked = runner.run(["ctl", "reconcile"], env, timeout=60)
+        assert asked.returncode == 0 and "reconciliation requested" in asked.stdout, asked.stdout + asked.stderr
         report = eventually(lambda: conn.execute(
             "SELECT id, differences, halted FROM reconciliation_reports WHERE NOT ok AND error IS NULL").fetchone(),
             timeout=30, interval=0.1, what="the difference reported")
@@ -158,3 +163,39 @@ def test_a_balance_changed_behind_our_back_is_reported_and_halts_entries(runner:
                              f" ON p.id = a.paper_trade_id WHERE p.id > {last}").fetchall()
         assert all(status == "blocked" and "RECONCILE_HALT" in reasons for side, status, reasons in later
                    if side == "buy"), later
+        status = runner.run(["ctl", "status"], env, timeout=60)
+        assert "effective live (every guard agrees)" in status.stdout, status.stdout
+        assert "exchange breakers: " in status.stdout and "order closed" in status.stdout, status.stdout
+        assert f"reconciliation #{report[0]} (command)" in status.stdout or "DIFFERENCES" in status.stdout
+        assert "entries: HALTED" in status.stdout, status.stdout
+
+
+def test_mode_requested_at_run_time_is_applied_only_as_far_as_the_guards_agree(runner: Runner, db_url: str,
+                                                                             sim: SimServer) -> None:
+    env = _env(runner, db_url, sim)  # TRADE_MODE=shadow; keys set; no live guard set
+    proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        def attempts_in(mode: str) -> int:
+            assert proc.poll() is None, output(proc)[-3000:]
+            return int(conn.execute("SELECT count(*) FROM order_attempts WHERE mode = %s", (mode,)).fetchone()[0])
+
+        eventually(lambda: attempts_in("shadow") >= 1, timeout=90, interval=0.1, what="shadow attempts")
+        asked = runner.run(["ctl", "mode", "test"], env, timeout=60)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        eventually(lambda: attempts_in("test") >= 1, timeout=60, interval=0.1, what="test attempts after ctl mode")
+        assert _one(conn, "SELECT count(*) FROM order_attempts WHERE mode = 'test' AND status <> 'test_ok'"
+                          " AND status <> 'blocked'") == 0
+        asked = runner.run(["ctl", "mode", "live"], env, timeout=60)  # no live guard agrees: never live
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        event = eventually(lambda: conn.execute(
+            "SELECT detail FROM execution_events WHERE kind = 'mode_changed' AND detail->>'requested' = 'live'"
+        ).fetchone(), timeout=30, interval=0.1, what="the live request decided")[0]
+        assert event["effective"] == "shadow"
+        assert {"LIVE_DISABLED", "LIVE_UNCONFIRMED", "AUTO_TEST_DISABLED"} <= set(event["reasons"])
+        assert _one(conn, "SELECT count(*) FROM order_attempts WHERE mode = 'live'") == 0
+        kinds = {r[0] for r in conn.execute("SELECT kind FROM execution_events")}
+        assert {"mode_requested", "mode_changed"} <= kinds
+        texts = [r[0] for r in conn.execute("SELECT text FROM alerts WHERE kind = 'mode'")]
+        assert any("live requested, running shadow" in t for t in texts), texts
+        status = runner.run(["ctl", "status"], env, timeout=60).stdout
+        assert "requested live (set by ctl/Telegram); effective shadow, downgraded: " in status, status
