@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     preflight.add_parser(sub)
     smoke.add_parser(sub)
+    from supervisor import drill
+
+    drill.add_parser(sub)
     sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
                    add_help=False)
     sub.add_parser("backtest", help="replay recorded data at full speed through the system and report; "
@@ -127,6 +130,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from supervisor import smoke
 
         return smoke.smoke(settings, args, out)
+    if args.command == "drill":
+        from supervisor import drill
+
+        return drill.drill(settings, args, out)
     return _run(settings, args, out)
 
 

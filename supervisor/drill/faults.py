@@ -1,0 +1,416 @@
+"""The injectors: each fault kind done to the running system, and its recovery watched.
+
+Every injector records when the fault went in (``injected_at``), what exactly was done
+(``detail``: pid and signal, the control command's answer, the outage length …) and then waits,
+bounded, for recovery — measured two ways where both exist:
+
+- ``restart_s``: injection → the supervisor's ``started`` event of the new incarnation (a node
+  at the root for kill/hang, the actor in its node for crash), to the millisecond;
+- ``recovery_s``: injection → the affected actors *processing again*: every actor of the
+  affected set that was processing before the fault (a message within ``ACTIVE_WINDOW_S``) has
+  taken a message after it (``runtime_actors.last_message_at``, which nodes report once a
+  second, so this figure is the coarser one); for a Telegram outage, the first alert Telegram
+  accepted after it came back; for an exchange fault, the first order attempt that succeeded.
+
+What each kind does:
+
+- ``kill``: SIGKILL to the node's pid (``runtime_nodes``);
+- ``crash``: ``ctl restart <node>/<actor>`` (a ``Crash`` message: the actor raises and its
+  node's supervisor restarts it per its strategy — in the market node, the actors after it too);
+- ``hang``: SIGSTOP to the node's pid; the root must find it hung and kill it. If the node is
+  not restarted within ``hang_bound_s`` the drill sends SIGCONT and reports *not detected*;
+- ``db``: the drill's own PostgreSQL is stopped (fast shutdown) and started again on the same
+  socket after ``duration_s``;
+- ``telegram``: the stub Bot API answers 502 to everything for ``duration_s``;
+- ``exchange``: the simulated Upbit fails the next order requests (500 or 429), accepts orders
+  and drops the answer, or lists new orders late (``lookup_lag``) for a while.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from supervisor.drill.plan import Fault
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.1
+ACTIVE_WINDOW_S = 10.0
+RECOVERY_BOUND_S = 60.0
+LOOKUP_LAG_ARMED_S = 5.0
+MARKET_ORDER = ("paper", "strategy", "bar", "feed")  # the market node's start order (rest_for_one)
+OK_ATTEMPTS = ("test_ok", "done", "cancelled")
+
+
+@dataclass(slots=True, kw_only=True)
+class FaultResult:
+    """What happened to one planned fault."""
+
+    fault: Fault
+    status: str = "pending"  # injected | skipped | not_reached
+    reason: str = ""  # why skipped / not reached
+    injected_at: datetime | None = None
+    progress: float | None = None  # the run's actual progress when it went in
+    held_s: float = 0.0  # held back so as not to push the root past its restart intensity
+    detail: str = ""
+    detected: bool | None = None  # hang: did the root find it?
+    outage_s: float | None = None  # for outages (db, telegram, lookup lag, an undetected hang): how long
+    restart_s: float | None = None
+    recovery_s: float | None = None  # from injection, outage included
+    recovered_at: datetime | None = None
+    affected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.fault.as_dict(), "status": self.status, "reason": self.reason,
+                "injected_at": self.injected_at.isoformat() if self.injected_at else None,
+                "progress": None if self.progress is None else round(self.progress, 4),
+                "held_s": round(self.held_s, 3), "detail": self.detail, "detected": self.detected,
+                "outage_s": _round(self.outage_s), "restart_s": _round(self.restart_s),
+                "recovery_s": _round(self.recovery_s),
+                "recovered_at": self.recovered_at.isoformat() if self.recovered_at else None,
+                "affected": self.affected}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+class Observer:
+    """Reads the drill run's database; reconnects after an outage, answers None while it lasts."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection | None = None
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]] | None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=2,
+                                             application_name="drill-observer")
+            return self._conn.execute(sql, params).fetchall()
+        except psycopg.Error:
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
+
+    def bars(self) -> int | None:
+        rows = self.rows("SELECT count(*) FROM market_1s")
+        return None if rows is None else int(rows[0][0])
+
+    def node(self, node: str) -> tuple[int | None, str, int] | None:
+        """``(pid, state, incarnation)`` of a node as the root last wrote it."""
+        rows = self.rows("SELECT pid, state, incarnation FROM runtime_nodes WHERE node = %s", (node,))
+        return None if not rows else (rows[0][0], rows[0][1], int(rows[0][2]))
+
+    def actors(self) -> dict[str, tuple[str, int, int, datetime | None]] | None:
+        """``node/actor`` → ``(state, incarnation, processed, last_message_at)``."""
+        rows = self.rows("SELECT node, actor, state, incarnation, processed, last_message_at FROM runtime_actors")
+        return None if rows is None else {f"{r[0]}/{r[1]}": (r[2], int(r[3]), int(r[4]), r[5]) for r in rows}
+
+    def first_event(self, supervisor: str, kind: str, child_id: str, after: datetime) -> datetime | None:
+        rows = self.rows("SELECT min(at) FROM supervisor_events WHERE supervisor = %s AND kind = %s"
+                         " AND child_id = %s AND at > %s", (supervisor, kind, child_id, after))
+        return None if not rows else rows[0][0]
+
+    def incarnations(self) -> int | None:
+        """Node start attempts so far (the sum of the nodes' incarnations, as the root last wrote them)."""
+        rows = self.rows("SELECT coalesce(sum(incarnation), 0) FROM runtime_nodes WHERE node <> 'root'")
+        return None if rows is None else int(rows[0][0])
+
+    def restarts_since(self, after: datetime) -> int | None:
+        rows = self.rows("SELECT count(*) FROM supervisor_events WHERE supervisor = 'root' AND kind = 'restarting'"
+                         " AND at > %s", (after,))
+        return None if rows is None else int(rows[0][0])
+
+    def first_ok_attempt(self, after: datetime) -> datetime | None:
+        rows = self.rows("SELECT min(updated_at) FROM order_attempts WHERE status = ANY(%s) AND created_at > %s",
+                         (list(OK_ATTEMPTS), after))
+        return None if not rows else rows[0][0]
+
+
+@dataclass(slots=True, kw_only=True)
+class Context:
+    """Everything the injectors touch."""
+
+    observer: Observer
+    alive: Callable[[], bool]  # the drill run's root process still runs
+    crash_actor: Callable[[str], tuple[bool, str]]  # ctl restart node/actor → (done, answer)
+    stop_database: Callable[[], None] | None  # None: the drill does not own the server
+    start_database: Callable[[], None] | None
+    telegram_down: Callable[[], None]
+    telegram_up: Callable[[], None]
+    telegram_received_after: Callable[[float], float | None]  # time.time() → first accepted message's time
+    sim_faults: Any | None  # upbit_sim Faults of the simulator, when orders go to it
+    hang_bound_s: float = 15.0
+    recovery_bound_s: float = RECOVERY_BOUND_S
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def inject(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    """Do ``fault`` and wait (bounded) for recovery, filling in ``result``."""
+    handler = {"kill": _kill, "crash": _crash, "hang": _hang, "db": _db, "telegram": _telegram,
+               "exchange": _exchange}[fault.kind]
+    handler(fault, ctx, result)
+
+
+def skip_reason(fault: Fault, *, orders: str, owns_database: bool) -> str | None:
+    """Why this fault cannot be injected in this drill (None: it can)."""
+    if fault.kind == "ws":
+        return ("the drill's feed is the sandbox replay of the recording, which uses no WebSocket (a drill of the "
+                "live feed against the simulator's WebSocket is not implemented)")
+    if fault.kind == "db" and not owns_database:
+        return "DATABASE_URL is set: the drill never stops a server it did not start"
+    if fault.kind == "exchange" and orders == "shadow":
+        return "shadow execution sends nothing to an exchange (use --orders test or live)"
+    return None
+
+
+# --- kinds -----------------------------------------------------------------------------------
+
+def _kill(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    node = fault.target
+    before = ctx.observer.node(node)
+    if before is None or before[0] is None or before[1] != "running":
+        result.status, result.reason = "skipped", f"node {node} was not running ({before})"
+        return
+    pid, _state, incarnation = before
+    affected = _active(ctx, [node])
+    result.injected_at = now()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        result.status, result.reason = "skipped", f"node {node} (pid {pid}) was already gone"
+        return
+    result.status, result.detail, result.affected = "injected", f"SIGKILL to node {node} (pid {pid})", affected
+    _await_node_recovery(ctx, result, node, incarnation)
+
+
+def _hang(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    node = fault.target
+    before = ctx.observer.node(node)
+    if before is None or before[0] is None or before[1] != "running":
+        result.status, result.reason = "skipped", f"node {node} was not running ({before})"
+        return
+    pid, _state, incarnation = before
+    affected = _active(ctx, [node])
+    result.injected_at = injected = now()
+    try:
+        os.kill(pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        result.status, result.reason = "skipped", f"node {node} (pid {pid}) was already gone"
+        return
+    result.status, result.affected = "injected", affected
+    deadline = time.monotonic() + ctx.hang_bound_s
+    while time.monotonic() < deadline and ctx.alive():
+        state = ctx.observer.node(node)
+        if state is not None and state[2] > incarnation:
+            break
+        time.sleep(POLL_S)
+    state = ctx.observer.node(node)
+    if state is not None and state[2] > incarnation:
+        result.detected = True
+        result.detail = f"SIGSTOP to node {node} (pid {pid}); the root found it hung and restarted it"
+        _await_node_recovery(ctx, result, node, incarnation)
+        return
+    result.detected = False
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    waited = result.outage_s = (now() - injected).total_seconds()
+    result.detail = (f"SIGSTOP to node {node} (pid {pid}); NOT DETECTED: still the same incarnation after "
+                     f"{waited:.1f} s, so the drill sent SIGCONT")
+    _await_processing(ctx, result, affected, after=injected, restarted=None)
+
+
+def _crash(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    node, _, actor = fault.target.partition("/")
+    actors = ctx.observer.actors() or {}
+    if fault.target not in actors or actors[fault.target][0] != "running":
+        result.status, result.reason = "skipped", f"actor {fault.target} was not running"
+        return
+    if node == "market" and actor in MARKET_ORDER:
+        group = [f"market/{a}" for a in MARKET_ORDER[MARKET_ORDER.index(actor):]]
+    else:
+        group = [fault.target]
+    before = {a: actors[a][1] for a in group if a in actors}
+    active = set(_active(ctx, [node]))
+    result.injected_at = injected = now()
+    done, answer = ctx.crash_actor(fault.target)
+    result.detail = f"ctl restart {fault.target}: {answer}"
+    if not done:
+        result.status, result.reason = "skipped", f"the control command was refused: {answer}"
+        return
+    result.status, result.affected = "injected", group
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    restarted_at = None
+    while time.monotonic() < deadline and ctx.alive():
+        restarted_at = restarted_at or ctx.observer.first_event(node, "started", actor, injected)
+        current = ctx.observer.actors()
+        if restarted_at is not None and current is not None:
+            ready = [a for a in group if a in current and current[a][0] == "running" and current[a][1] > before.get(a, 0)
+                     and (a not in active or (current[a][3] is not None and current[a][3] > injected))]
+            if len(ready) == len(group):
+                _recovered(result, max([restarted_at, *(current[a][3] for a in group if a in active and current[a][3])]))
+                break
+        time.sleep(POLL_S)
+    if restarted_at is not None:
+        result.restart_s = (restarted_at - injected).total_seconds()
+
+
+def _db(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    if ctx.stop_database is None or ctx.start_database is None:
+        result.status, result.reason = "skipped", "the drill does not own the database server"
+        return
+    affected = _active(ctx, ["ops", "execution", "market"])
+    result.injected_at = now()
+    try:
+        ctx.stop_database()
+    except Exception as exc:  # noqa: BLE001 - pg_ctl's failure is reported as the fault's outcome
+        result.status, result.reason = "skipped", f"could not stop PostgreSQL: {exc}"
+        return
+    down_at = time.monotonic()
+    result.status, result.affected = "injected", affected
+    time.sleep(max(0.0, fault.duration_s - (time.monotonic() - down_at)))  # the outage itself
+    ctx.start_database()
+    outage = result.outage_s = time.monotonic() - down_at
+    back = now()
+    result.detail = f"PostgreSQL stopped (fast) and started again on the same socket after {outage:.1f} s"
+    _await_processing(ctx, result, affected, after=back, restarted=None)
+
+
+def _telegram(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    result.injected_at = now()
+    ctx.telegram_down()
+    result.status, result.affected = "injected", ["ops/notifier"]
+    time.sleep(fault.duration_s)  # the outage itself
+    ctx.telegram_up()
+    back = time.time()
+    result.outage_s = (now() - result.injected_at).total_seconds()
+    result.detail = f"the Telegram Bot API answered 502 to everything for {fault.duration_s:g} s"
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    while time.monotonic() < deadline and ctx.alive():
+        accepted = ctx.telegram_received_after(back)
+        if accepted is not None:
+            _recovered(result, datetime.fromtimestamp(accepted, UTC))
+            return
+        time.sleep(POLL_S)
+
+
+def _exchange(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    faults = ctx.sim_faults
+    if faults is None:
+        result.status, result.reason = "skipped", "no simulated exchange in this drill"
+        return
+    result.injected_at = injected = now()
+    variant = fault.target
+    if variant == "fail_500":
+        faults.fail_next(fault.count, 500, path="/v1/orders", method="POST")
+        result.detail = f"the next {_requests(fault.count)} answered with HTTP 500"
+    elif variant == "fail_429":
+        faults.fail_next(fault.count, 429, path="/v1/orders", method="POST")
+        result.detail = f"the next {_requests(fault.count)} answered with HTTP 429"
+    elif variant == "drop_after_accept":
+        faults.drop_after_accept(fault.count, path="/v1/orders", method="POST")
+        result.detail = f"the next {_requests(fault.count)} carried out, the answer dropped"
+    else:
+        faults.lookup_lag(fault.duration_s)
+        result.detail = f"new orders invisible to lookups for {fault.duration_s:g} s, for {LOOKUP_LAG_ARMED_S:g} s"
+    result.status, result.affected = "injected", ["execution/execution"]
+    if variant == "lookup_lag":
+        time.sleep(LOOKUP_LAG_ARMED_S)
+        faults.lookup_lag(0)
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    while time.monotonic() < deadline and ctx.alive():
+        ok = ctx.observer.first_ok_attempt(injected + timedelta(milliseconds=1))
+        if ok is not None:
+            _recovered(result, ok)
+            return
+        time.sleep(POLL_S)
+
+
+def _requests(n: int) -> str:
+    return "order request was" if n == 1 else f"{n} order requests were"
+
+
+# --- recovery --------------------------------------------------------------------------------
+
+def _active(ctx: Context, nodes: list[str]) -> list[str]:
+    """The actors of ``nodes`` that processed a message in the last ``ACTIVE_WINDOW_S``."""
+    actors = ctx.observer.actors() or {}
+    since = now() - timedelta(seconds=ACTIVE_WINDOW_S)
+    return sorted(a for a, (state, _inc, processed, last) in actors.items()
+                  if a.split("/", 1)[0] in nodes and state == "running" and processed > 0
+                  and last is not None and last > since)
+
+
+def _await_node_recovery(ctx: Context, result: FaultResult, node: str, incarnation: int) -> None:
+    assert result.injected_at is not None
+    injected = result.injected_at
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    restarted_at = None
+    while time.monotonic() < deadline and ctx.alive():
+        state = ctx.observer.node(node)
+        if state is not None and state[2] > incarnation and state[1] == "running":
+            restarted_at = ctx.observer.first_event("root", "started", node, injected)
+            if restarted_at is not None:
+                break
+        time.sleep(POLL_S)
+    if restarted_at is None:
+        return
+    result.restart_s = (restarted_at - injected).total_seconds()
+    _await_processing(ctx, result, result.affected, after=injected, restarted=restarted_at)
+
+
+def _await_processing(ctx: Context, result: FaultResult, affected: list[str], *, after: datetime,
+                      restarted: datetime | None) -> None:
+    """Wait until every actor in ``affected`` took a message after ``after``."""
+    assert result.injected_at is not None
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    while time.monotonic() < deadline and ctx.alive():
+        actors = ctx.observer.actors()
+        if actors is not None:
+            lasts = [actors[a][3] for a in affected if a in actors and actors[a][0] == "running"
+                     and actors[a][3] is not None and actors[a][3] > after]
+            if len(lasts) == len(affected):
+                _recovered(result, max([*lasts, *( [restarted] if restarted else []), after]))
+                return
+        time.sleep(POLL_S)
+
+
+def _recovered(result: FaultResult, at: datetime) -> None:
+    assert result.injected_at is not None
+    result.recovered_at = at
+    result.recovery_s = max(0.0, (at - result.injected_at).total_seconds())
+
+
+def crash_with_ctl(settings: Any) -> Callable[[str], tuple[bool, str]]:
+    """``ctl restart node/actor`` in-process (the product's own control path), as the drill user."""
+    from supervisor import ctl
+
+    def crash(target: str) -> tuple[bool, str]:
+        out = io.StringIO()
+        code = ctl.send(settings, "restart", {"target": target}, out, timeout=15.0, issuer="drill")
+        return code == 0, out.getvalue().strip()
+
+    return crash
