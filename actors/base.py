@@ -36,9 +36,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, cast
 
+import psycopg
 import pykka
 
 from actors.messages import Crash, InjectedCrash
+from persistence.errors import classify
 from supervisor.child import ChildContext
 from supervisor.clock import Clock, SystemClock
 from supervisor.exits import ExitReason
@@ -116,7 +118,7 @@ class SupervisedActor(pykka.ThreadingActor):
         try:
             self.setup()
         except BaseException as exc:
-            self._report_exit(ExitReason.from_exception(exc, during="setup"))
+            self._report_exit(ExitReason.from_exception(_classified(exc), during="setup"))
             raise
 
     def on_stop(self) -> None:
@@ -133,7 +135,7 @@ class SupervisedActor(pykka.ThreadingActor):
         """A ``tell``-ed message raised: clean up and report ``error``."""
         del traceback
         if exception_value is not None:
-            reason = ExitReason.from_exception(exception_value)
+            reason = ExitReason.from_exception(_classified(exception_value))
         else:
             reason = ExitReason.error(getattr(exception_type, "__name__", "unknown failure"))
         self._report_exit(reason)
@@ -171,3 +173,11 @@ class SupervisedActor(pykka.ThreadingActor):
                 reason = ExitReason.from_exception(exc, during="cleanup")
         finally:
             self.context.notify_exit(reason)
+
+
+def _classified(exc: BaseException) -> BaseException:
+    """A raw psycopg error as our database error type (so a lost database is recognised as such
+    by the supervisor, which then holds the restart until it is back)."""
+    if isinstance(exc, psycopg.Error):
+        return classify(exc)
+    return exc

@@ -6,6 +6,9 @@ with an application name so ``pg_stat_activity`` says which actor holds it.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -51,3 +54,18 @@ def with_database(url: str, dbname: str) -> str:
 def database_name(url: str) -> str:
     """The database a URL points at."""
     return conninfo.conninfo_to_dict(url).get("dbname") or "postgres"
+
+
+def probe(url: str, *, timeout_s: float = 2.0) -> bool:
+    """True when the server behind ``url`` accepts a connection and answers ``SELECT 1`` now."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, round(timeout_s)), autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def prober(url: str) -> Callable[[], bool]:
+    """A supervisor's dependency probe for this database."""
+    return functools.partial(probe, url)

@@ -21,6 +21,8 @@ class DatabaseError(Exception):
 class DatabaseUnavailable(DatabaseError):
     """The server cannot be reached or went away (retryable)."""
 
+    dependency = "database"  # a supervisor holds the restart of a child that failed on this until it is back
+
 
 class TransientDatabaseError(DatabaseError):
     """Serialization failure, deadlock or admin shutdown: the transaction may be retried."""

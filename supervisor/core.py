@@ -112,6 +112,19 @@ class _DelayedRestart:
 
 
 @dataclass(frozen=True, slots=True)
+class _DependencyChecked:
+    child_id: str
+    token: int
+    available: bool
+
+
+Probe = Callable[[], bool]
+"""True when an outside dependency (the database) answers; may block briefly; runs off the mailbox thread."""
+
+DEPENDENCY_POLL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class _HungNotice:
     child_id: str
     incarnation: int
@@ -152,6 +165,8 @@ class Supervisor:
         backoff: Backoff | None = None,
         scheduler: Scheduler | None = None,
         rng: random.Random | None = None,
+        dependencies: dict[str, Probe] | None = None,
+        assume_dependency: str | None = None,
     ) -> None:
         """Validate flags and specs (``SupervisorDataError``); nothing starts before ``start()``.
 
@@ -166,6 +181,15 @@ class Supervisor:
         restart is immediate, as in OTP). Delayed restarts are handed to ``scheduler`` (default
         ``thread_scheduler``), their jitter drawn from ``rng``; uptimes for the backoff reset
         are read from ``clock``.
+
+        ``dependencies`` names outside services by probe. When a child exits because one of
+        them was unavailable (its exit reason ``waits_for`` it — or, with ``assume_dependency``,
+        after any abnormal exit) and the probe confirms it is still down, the restart is held,
+        not counted against the intensity: the group is stopped as usual, and started again once
+        the probe answers (checked every ``DEPENDENCY_POLL_S`` off the mailbox thread). A
+        database outage therefore parks the affected children instead of exhausting every
+        supervisor's intensity in a crash loop; a child that keeps failing while the dependency
+        is up is still counted and escalated as before.
         """
         self.name = name
         self.flags = flags if flags is not None else SupervisorFlags()
@@ -186,6 +210,9 @@ class Supervisor:
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not cryptography
         self._backoffs: dict[str, _BackoffState] = {}
         self._pending: dict[str, tuple[int, Cancellable]] = {}  # child id → (token, timer) of a delayed restart
+        self._dependencies = dict(dependencies or {})
+        self._assume = assume_dependency
+        self._waiting_for: dict[str, str] = {}  # child id → the dependency its held restart waits for
         self._tokens = 0
         self._state = SupervisorState.NEW
         self._children = ChildTable(name)
@@ -315,6 +342,8 @@ class Supervisor:
                 self._restart(record, record.last_failure or ExitReason.error("restart retry"))
         elif isinstance(item, _DelayedRestart):
             self._handle_delayed_restart(item)
+        elif isinstance(item, _DependencyChecked):
+            self._handle_dependency_checked(item)
         elif isinstance(item, _HungNotice):
             self._handle_hung(item)
 
@@ -429,6 +458,10 @@ class Supervisor:
         The attempt is counted against the intensity now, and the group is stopped now; only
         the starts wait for the child's backoff delay, if it has one.
         """
+        dependency = cause.waits_for or (self._assume if cause.abnormal else None)
+        if dependency in self._dependencies and not self._dependencies[dependency]():
+            self._hold_for(record, cause, dependency)
+            return
         now = self._clock.monotonic()
         if not self._window.record(now):
             record.restarting = False
@@ -450,6 +483,53 @@ class Supervisor:
             self._schedule_restart(record.id, delay)
             return
         self._start_group(group)
+
+    def _hold_for(self, record: ChildRecord, cause: ExitReason, dependency: str) -> None:
+        """Stop ``record``'s restart group and start it again once ``dependency`` is back."""
+        log.warning("%s: %r exited while the %s is unavailable: its restart waits for it (not counted)",
+                    self.name, record.id, dependency)
+        held = dataclasses.replace(cause, detail=f"{cause.detail}; restart held until the {dependency} is back")
+        self._emit(EventKind.RESTARTING, record.id, record.incarnation, held)
+        group = self._children.restart_group(record, self.flags.strategy)
+        why = f"{self.flags.strategy.value} restart of {record.id!r} (waiting for the {dependency})"
+        for other in reversed(group):
+            if other is not record and other.handle is not None and not self._terminate(other, why):
+                self._give_up(f"child {other.id!r} could not be stopped", abandoned=True)
+                return
+        record.restarting = True
+        self._check_dependency(record.id, dependency, DEPENDENCY_POLL_S)
+
+    def _check_dependency(self, child_id: str, dependency: str, delay: float) -> None:
+        self._cancel_pending(child_id)
+        self._tokens += 1
+        token = self._tokens
+        probe = self._dependencies[dependency]
+
+        def check() -> None:  # on the scheduler's thread: the probe may block
+            try:
+                available = bool(probe())
+            except Exception:  # noqa: BLE001 - a probe that fails says "not available"
+                available = False
+            self._mailbox.post(_DependencyChecked(child_id, token, available))
+
+        self._pending[child_id] = (token, self._schedule(delay, check))
+        self._waiting_for[child_id] = dependency
+
+    def _handle_dependency_checked(self, item: _DependencyChecked) -> None:
+        pending = self._pending.get(item.child_id)
+        if pending is None or pending[0] != item.token or self._state is not SupervisorState.RUNNING:
+            return  # called off or superseded
+        record = self._children.get(item.child_id)
+        if record is None or not record.restarting or record.handle is not None:
+            del self._pending[item.child_id]
+            return
+        dependency = self._waiting_for.get(item.child_id, "dependency")
+        if not item.available:
+            self._check_dependency(item.child_id, dependency, DEPENDENCY_POLL_S)
+            return
+        del self._pending[item.child_id]
+        log.info("%s: the %s is back: restarting %r", self.name, dependency, item.child_id)
+        self._start_group(self._children.restart_group(record, self.flags.strategy))
 
     def _next_delay(self, record: ChildRecord, now: float) -> float:
         """The backoff delay of this restart of ``record`` (0: at once); counts the restart."""

@@ -9,7 +9,9 @@ The vocabulary follows OTP's exit reasons (see the contract in ``supervisor/__in
 - ``hung``     the child's liveness heartbeat was missed (process children).
 
 ``normal`` and ``shutdown`` are the only non-abnormal reasons; a transient child is restarted
-exactly when its exit reason is abnormal.
+exactly when its exit reason is abnormal. An exception with a ``dependency`` attribute (e.g.
+``persistence.errors.DatabaseUnavailable``: "database") marks the reason ``waits_for`` that
+dependency, so a supervisor may hold the restart until it is back (see ``Supervisor``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ExitReason:
     kind: ExitKind
     detail: str = ""
     abandoned: bool = False
+    waits_for: str | None = None  # an outside dependency that was unavailable ("database"), if that was the cause
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ExitKind):
@@ -82,7 +85,9 @@ class ExitReason:
     def from_exception(cls, exc: BaseException, *, during: str = "") -> ExitReason:
         """An ``error`` reason naming the exception type and message."""
         where = f" in {during}" if during else ""
-        return cls.error(f"{type(exc).__name__}{where}: {exc}")
+        dependency = getattr(exc, "dependency", None)
+        return cls(kind=ExitKind.ERROR, detail=f"{type(exc).__name__}{where}: {exc}",
+                   waits_for=dependency if isinstance(dependency, str) else None)
 
     def __str__(self) -> str:
         text = self.kind.value if not self.detail else f"{self.kind.value}({self.detail})"

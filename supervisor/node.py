@@ -36,6 +36,7 @@ import pykka
 
 from actors.messages import Crash
 from config import Settings
+from persistence.db import prober
 from supervisor.actor_child import ActorHandle, current_ref
 from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
@@ -217,14 +218,15 @@ class NodeRuntime:
 
     def __init__(self, node: str, channel: NodeChannel, specs: Sequence[ChildSpec], flags: SupervisorFlags, *,  # noqa: PLR0913
                  stop: threading.Event, on_event: OnEvent | None = None, backoff: Backoff | None = None,
-                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+                 heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+                 dependencies: dict[str, Callable[[], bool]] | None = None) -> None:
         self.node = node
         self.channel = channel
         self.stop = stop
         self.gave_up = threading.Event()
         self.hang: Hang | None = None
         self.sup = Supervisor(name=node, flags=flags, specs=specs, clock=SystemClock(), on_event=on_event,
-                              on_exit=self._on_exit, backoff=backoff)
+                              on_exit=self._on_exit, backoff=backoff, dependencies=dependencies)
         self.watchdog = NodeWatchdog(self.sup, channel, {s.id: s.hang_timeout_s for s in specs},
                                      on_hang=self._on_hang, interval_s=heartbeat_interval_s)
         shutdowns = [s.shutdown for s in specs if isinstance(s.shutdown, float)]
@@ -323,7 +325,8 @@ def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int
     supervision = payload.settings.supervision
     flags = SupervisorFlags(strategy=payload.strategy, intensity=supervision.node_intensity,
                             period=supervision.node_period_s)
-    runtime = NodeRuntime(boot.node, channel, wired.specs, flags, stop=stop, on_event=sink.record, backoff=Backoff())
+    runtime = NodeRuntime(boot.node, channel, wired.specs, flags, stop=stop, on_event=sink.record, backoff=Backoff(),
+                          dependencies={"database": prober(payload.db_url)})
     wired.bind(runtime.sup)
     try:
         if not runtime.start():

@@ -29,7 +29,7 @@ import psycopg
 from config import SecretFilter, Settings
 from dashboard import DashboardServer
 from persistence import alerts, control, cursors, embedded, runtime
-from persistence.db import connect
+from persistence.db import connect, prober
 from persistence.errors import DatabaseError, translated
 from persistence.migrate import migrate
 from supervisor.clock import SystemClock
@@ -137,6 +137,9 @@ class _Root:
             on_event=self.sink.record,
             on_exit=self._on_give_up,
             backoff=Backoff(),
+            # a node that dies while the database is down waits for it instead of burning the intensity
+            dependencies={"database": prober(db_url)},
+            assume_dependency="database",
         )
 
     def _node_spec(self, name: str, strategy: Strategy) -> ChildSpec:

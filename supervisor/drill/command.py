@@ -375,7 +375,7 @@ class _Drill:
         of :meth:`_note_unrecorded_restarts`.
         """
         sup = self.settings.supervision
-        cost = sup.root_intensity if db else 1 + (1 if self.plan.failpoints else 0)
+        cost = 1 + (1 if self.plan.failpoints else 0)  # a db outage parks restarts (held, not counted)
         t0 = time.monotonic()
         while ctx.alive() and time.monotonic() - t0 < 2 * sup.root_period_s:
             since = datetime.now(UTC).timestamp() - sup.root_period_s

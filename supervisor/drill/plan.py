@@ -33,7 +33,7 @@ ACTORS: tuple[str, ...] = ("market/feed", "market/bar", "market/strategy", "mark
 EXCHANGE_FAULTS: tuple[str, ...] = ("fail_500", "fail_429", "drop_after_accept", "lookup_lag")
 ORDER_MODES: tuple[str, ...] = ("shadow", "test", "live")
 
-DB_OUTAGE_S = (1.0, 2.5)  # the system survives about 3 s with the default restart intensity
+DB_OUTAGE_S = (4.0, 10.0)  # restarts wait for the database (a held restart is not counted)
 TELEGRAM_OUTAGE_S = (2.0, 4.0)
 LOOKUP_LAG_S = (0.2, 0.8)
 FAILPOINT_PASS = (50, 90)
