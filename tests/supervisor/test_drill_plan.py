@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from supervisor.drill.plan import (ACTORS, DISRUPTIVE, KINDS, NODES, PlanError, default_kinds, make_plan,
+from supervisor.drill.plan import (ACTORS, DB_OUTAGE_S, DISRUPTIVE, KINDS, NODES, PlanError, default_kinds, make_plan,
                                    parse_kinds)
 
 ALL = ("kill", "crash", "hang", "db", "ws", "exchange", "telegram")
@@ -70,7 +70,7 @@ def test_targets_and_parameters_are_valid() -> None:
         elif fault.kind == "crash":
             assert fault.target in ACTORS
         elif fault.kind == "db":
-            assert 1.0 <= fault.duration_s <= 2.5
+            assert DB_OUTAGE_S[0] <= fault.duration_s <= DB_OUTAGE_S[1]
         elif fault.kind == "telegram":
             assert 2.0 <= fault.duration_s <= 4.0
         elif fault.kind == "exchange":
