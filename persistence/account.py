@@ -29,6 +29,7 @@ import psycopg
 
 from execution.reasons import Flag
 from execution.reconcile import OurOrder
+from persistence import execution_state
 from persistence.control import set_flag
 
 RECONCILE = "reconcile"
@@ -272,8 +273,7 @@ def clear_request(cur: Conn, request: Any, *, by: str) -> bool:
 
 def record_event(cur: Conn, *, at: datetime, kind: str, detail: Mapping[str, Any]) -> None:
     """Append an ``execution_events`` row."""
-    cur.execute("INSERT INTO execution_events (at, kind, detail) VALUES (%s, %s, %s::jsonb)",
-                (at, kind, _json(detail)))
+    execution_state.event(cur, kind, detail, at=at)
 
 
 def _json(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -13,10 +14,11 @@ from execution.risk import RiskState, utc_day_start
 _WENT_OUT = "('test_ok', 'done', 'submitted', 'unknown')"
 
 
-def event(cur: psycopg.Cursor, kind: str, detail: dict) -> None:
-    """An audited execution event (mode change, kill switch trip, …)."""
-    cur.execute("INSERT INTO execution_events (kind, detail) VALUES (%s, %s::jsonb)",
-                (kind, orjson.dumps(detail).decode()))
+def event(cur: psycopg.Cursor, kind: str, detail: Mapping[str, object], *, at: datetime | None = None) -> None:
+    """An audited execution event (mode requested or changed, kill switch trip, reconciliation …);
+    ``at`` defaults to the transaction's time."""
+    cur.execute("INSERT INTO execution_events (at, kind, detail) VALUES (coalesce(%s, now()), %s, %s::jsonb)",
+                (at, kind, orjson.dumps(detail, default=str).decode()))
 
 
 def risk_state(conn: psycopg.Connection, *, mode: str, day_of: datetime) -> RiskState:

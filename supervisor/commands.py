@@ -31,11 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import psycopg
 
 from execution.reasons import Flag
-from persistence import alerts, control
+from persistence import alerts, control, execution_state
 from persistence.errors import translated
 
 log = logging.getLogger(__name__)
@@ -118,8 +117,7 @@ class CommandHandler:
         if mode not in MODES:
             return Outcome(ok=False, text="mode takes shadow, test or live")
         control.set_flag(cur, Flag.MODE.value, mode, issuer)
-        cur.execute("INSERT INTO execution_events (kind, detail) VALUES ('mode_requested', %s::jsonb)",
-                    (orjson.dumps({"mode": mode, "by": issuer}).decode(),))
+        execution_state.event(cur, "mode_requested", {"mode": mode, "by": issuer})
         guards = {"shadow": "execution applies it (a guard can only lower the mode, and shadow sends nothing)",
                   "test": "execution applies it only if every test guard agrees (keys, TEST_ORDERS, READ_ONLY)",
                   "live": "execution applies it only if every live guard agrees"}[str(mode)]
