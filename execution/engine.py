@@ -272,7 +272,7 @@ class Engine:
     def _record_batch(self, intents: list[Intent], decision: ModeDecision, switches: Mapping[str, object]) -> None:
         rows = []
         for intent in intents:
-            verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=False),
+            verdict = gate(decision, self._facts(intent, switches, decision),
                            max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
             ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
             rows.append(repo.Attempt(
@@ -302,7 +302,7 @@ class Engine:
     # ---- test and live: one intent at a time ------------------------------------------------
 
     def _facts(self, intent: Intent, switches: Mapping[str, object], decision: ModeDecision, *,
-               risk_checked: bool) -> IntentFacts:
+               violations: tuple[str, ...] = ()) -> IntentFacts:
         now = self.clock.now()
         age = (now - intent.created_at).total_seconds() if intent.created_at is not None else 0.0
         bar_age = None
@@ -313,25 +313,21 @@ class Engine:
         if self.exchange is not None and decision.effective is not TradeMode.SHADOW:
             breaker_open = self.exchange.breaker_state(group) == "open"
             remaining = self.exchange.last_remaining(group)
-        violations: tuple[str, ...] = ()
-        if risk_checked:
-            violations = self._risk(intent, decision)
         return IntentFacts(side=intent.side, switches=switches, intent_age_s=age, bar_age_s=bar_age,
                            breaker_open=bool(breaker_open), remaining=remaining,
                            reconciled=self._reconciled(switches), risk=violations)
 
-    def _risk(self, intent: Intent, decision: ModeDecision) -> tuple[str, ...]:
-        mode = decision.effective.value
-        with translated():
-            snapshot = state_repo.risk_state(self.conn, mode=mode, day_of=intent.bar_ts or self.clock.now())
-            free = state_repo.free_balance(self.conn, "KRW")
-            self.conn.commit()
+    def _risk(self, intent: Intent, decision: ModeDecision, snapshot: risk.RiskState) -> tuple[str, ...]:
+        """The risk limits an entry breaks (exits are never refused by risk), the KRW budget included."""
         if intent.side != "buy":
             return ()
         violations = list(risk.check_entry(market=intent.market, amount_krw=intent.amount_krw, now=self.clock.now(),
                                            state=snapshot, limits=self.config.risk,
                                            live=decision.effective is TradeMode.LIVE))
         if decision.effective is TradeMode.LIVE:
+            with translated():
+                free = state_repo.free_balance(self.conn, "KRW")
+                self.conn.commit()
             if free is not None:
                 self.budget.observe(free[0], free[1])
             if not self.budget.reserve(_budget_key(identifier(self.config.bot_id, intent.paper_trade_id, 1)),
@@ -342,11 +338,18 @@ class Engine:
         return tuple(violations)
 
     def _one(self, intent: Intent, decision: ModeDecision, switches: Mapping[str, object]) -> None:
-        self._check_daily_loss(intent, switches)
-        switches = self._switches()
+        violations: tuple[str, ...] = ()
+        if intent.side == "buy":  # entries only: the risk state, the daily loss, the budget
+            with translated():
+                snapshot = state_repo.risk_state(self.conn, mode=decision.effective.value,
+                                                 day_of=intent.bar_ts or self.clock.now())
+                self.conn.commit()
+            if self._check_daily_loss(snapshot, switches):
+                switches = self._switches()
+            violations = self._risk(intent, decision, snapshot)
         verdict = None
         for _ in range(THROTTLE_WAITS + 1):
-            verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=True),
+            verdict = gate(decision, self._facts(intent, switches, decision, violations=violations),
                            max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
             if verdict.status is not Status.THROTTLED:
                 break
@@ -385,14 +388,12 @@ class Engine:
                     request["volume"] = str(volume)
         return request
 
-    def _check_daily_loss(self, intent: Intent, switches: Mapping[str, object]) -> None:
+    def _check_daily_loss(self, snapshot: risk.RiskState, switches: Mapping[str, object]) -> bool:
+        """Trip the kill switch when the day's realised loss reached the limit; whether it did now."""
         if switches.get(Flag.KILLSWITCH) is True:
-            return
-        with translated():
-            snapshot = state_repo.risk_state(self.conn, mode="", day_of=intent.bar_ts or self.clock.now())
-            self.conn.commit()
+            return False
         if not risk.daily_loss_breached(snapshot.realized_today_krw, self.config.risk):
-            return
+            return False
         text = (f"kill switch ON (automatic): realised loss today {-snapshot.realized_today_krw:,.0f} KRW reached "
                 f"RISK_DAILY_LOSS_KRW={self.config.risk.daily_loss_krw:,.0f}; new entries are blocked")
         log.error("%s", text)
@@ -400,6 +401,7 @@ class Engine:
             control.set_flag(cur, Flag.KILLSWITCH, True, "risk")
             state_repo.event(cur, "kill_switch", {"by": "risk", "realized_today_krw": str(snapshot.realized_today_krw)})
             alerts.enqueue(cur, kind="killswitch", level="critical", text=text)
+        return True
 
     # ---- sending and recording ------------------------------------------------------------
 
@@ -561,7 +563,7 @@ class Engine:
         if number > MAX_ATTEMPTS:
             self._finish(attempt_id, status, f"{error}; no attempt {number}: at most {MAX_ATTEMPTS} per intent")
             return
-        verdict = gate(decision, self._facts(intent, switches, decision, risk_checked=False),
+        verdict = gate(decision, self._facts(intent, switches, decision),
                        max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
         if verdict.status is Status.THROTTLED:
             verdict = type(verdict)(mode=verdict.mode, status=None, reasons=verdict.reasons, detail=verdict.detail)
