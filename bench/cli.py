@@ -22,14 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import footprint, latency, recovery, replay, writes
+from bench import footprint, latency, order_latency, recovery, replay, writes
 from bench.context import Context
 from bench.database import open_server
 from bench.result import Result
 from bench.stats import Figure
 from bench.system import Launcher
 
-KEYS = ("db_write_rate", "replay_throughput", "tick_to_intent_latency", "memory_idle", "recovery")
+KEYS = ("db_write_rate", "replay_throughput", "tick_to_intent_latency", "tick_to_order_latency", "memory_idle",
+        "recovery")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmarks of the trading system against ceilings measured on this machine in the same run:"
-        " replay throughput, tick-to-intent latency, recovery after SIGKILL, memory and idle CPU, bar write rate."
+        " replay throughput, tick-to-intent and tick-to-order (test mode) latency, recovery after SIGKILL, memory and idle CPU, bar write rate."
         " Prints a table and writes JSON. Uses an embedded PostgreSQL in a temporary directory unless"
         " BENCH_DATABASE_URL (or DATABASE_URL) names a server (its role needs CREATEDB).",
     )
@@ -110,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "db_write_rate": lambda: writes.run(ctx),
             "replay_throughput": do_replay,
             "tick_to_intent_latency": do_latency,
+            "tick_to_order_latency": lambda: order_latency.run(ctx),
             "memory_idle": do_footprint,
             "recovery": lambda: recovery.run(ctx),
         }

@@ -177,6 +177,7 @@ class Engine:
         self.follows: dict[int, _Follow] = {}
         self.stats = Stats()
         self.waiting: str | None = None
+        self._maybe_open = True  # non-final attempts may exist (always at start): look them up
 
     # ---- start-up -------------------------------------------------------------------------
 
@@ -193,24 +194,21 @@ class Engine:
 
         Returns True when there may be more to do (the caller wakes it again at once): one call
         never runs long, so the actor stays responsive and the hang watchdog stays quiet."""
-        switches = self._switches()
-        self._decide(switches)
-        self._resume_open()
-        if self._hold_for_reconciliation(switches):
-            return False
-        assert self.decision is not None
-        shadow = self.decision.effective is TradeMode.SHADOW
+        if self._maybe_open:
+            self._resume_open()
+        limit = BATCH if self.decision is None or self.decision.effective is TradeMode.SHADOW else SEND_BATCH
         with translated():
-            intents = repo.intents_after(self.conn, self.cursor, BATCH if shadow else SEND_BATCH)
-            switches = self._switches()  # read after the intents: a switch set before one is always seen
-        if not intents:
-            return False
+            intents = repo.intents_after(self.conn, self.cursor, limit)
+            switches = control.flags(self.conn)  # read after the intents: a switch set before one is always seen
+            self.conn.commit()
         decision = self._decide(switches)
+        if self._hold_for_reconciliation(switches) or not intents:
+            return False
         if decision.effective is TradeMode.SHADOW:
             self._record_batch(intents, decision, switches)
         else:
-            for intent in intents:
-                self._one(intent, decision, self._switches())
+            for n, intent in enumerate(intents[:SEND_BATCH]):
+                self._one(intent, decision, switches if n == 0 else self._switches())
         return True
 
     def _switches(self) -> dict[str, object]:
@@ -369,6 +367,7 @@ class Engine:
         self.cursor = intent.paper_trade_id
         self._count([row])
         if verdict.status is None:
+            self._maybe_open = True
             self._send(attempt_id, row, intent)
         elif intent.side == "buy":
             self.budget.release(_budget_key(ident), spent=False)
@@ -475,6 +474,7 @@ class Engine:
                                                   source=source)
         key = _budget_key(order.identifier or "")
         if status is Status.SUBMITTED:
+            self._maybe_open = True
             now = self.clock.monotonic()
             if attempt_id not in self.follows:
                 self.budget.placed(key, self.clock.now())  # the exchange has locked the KRW from now on
@@ -498,6 +498,7 @@ class Engine:
         with translated():
             open_ = repo.unresolved(self.conn)
             self.conn.commit()
+        self._maybe_open = bool(open_)  # those still open after this pass are found again next time
         polls = 0
         for att in open_:
             if att.status == Status.SUBMITTED and polls >= FOLLOWS_PER_STEP:
@@ -577,6 +578,7 @@ class Engine:
             new_id = repo.insert_one(cur, row)
         self._count([row])
         if verdict.status is None:
+            self._maybe_open = True
             self._send(new_id, row, intent)
 
     def _follow(self, att: repo.Open) -> bool:
