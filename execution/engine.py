@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 CONSUMER = "execution"
 BATCH = 500
 SEND_BATCH = 20  # test/live intents per step: each may wait on the exchange
+STEP_BUDGET_S = 20.0  # no new intent is started after this long in one step (the hang limit is 300 s)
 FOLLOW_INTERVAL_S = 0.5
 FOLLOWS_PER_STEP = 10
 MAX_ATTEMPTS = 3
@@ -207,7 +208,10 @@ class Engine:
         if decision.effective is TradeMode.SHADOW:
             self._record_batch(intents, decision, switches)
         else:
+            started = self.clock.monotonic()
             for n, intent in enumerate(intents[:SEND_BATCH]):
+                if n and self.clock.monotonic() - started > STEP_BUDGET_S:
+                    break  # an exchange in trouble makes each intent slow: let the actor breathe
                 self._one(intent, decision, switches if n == 0 else self._switches())
         return True
 
