@@ -1,11 +1,11 @@
 """BarActor: trades in, closed 1-second bars out — persisted first, then passed downstream.
 
 Owns the ``market_1s`` writer connection. Each batch's closed bars and the feed offsets they
-cover are committed in one transaction before the bars are told to the strategy, so after any
-crash the feed resumes exactly after the last trade whose effect is stored (see
-``market.bars``). On start it also re-emits the stored bars the paper stage has not processed
-yet (a crash can fall between the commit and the strategy's turn), so nothing is skipped;
-downstream stages ignore bars they have already seen, so nothing counts twice.
+cover are committed in one transaction (pipelined: one wait for the server per batch) before the
+bars are told to the strategy, so after any crash the feed resumes exactly after the last trade
+whose effect is stored (see ``market.bars``). On start it also re-emits the stored bars the paper
+stage has not processed yet (a crash can fall between the commit and the strategy's turn), so
+nothing is skipped; downstream stages ignore bars they have already seen, so nothing counts twice.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from actors.peers import Peers
 from market.bars import BarAggregator
 from persistence import alerts
 from persistence import bars as bars_repo
+from persistence.bars import pipelined_transaction
 from persistence.db import connect
 from persistence.errors import translated
 
@@ -71,16 +72,7 @@ class BarActor(NodeActor):
 
     def handle(self, message: Any) -> None:
         if isinstance(message, TradesReceived):
-            fresh = [t for t in message.trades if t.offset < 0 or t.offset > self.last_seen.get(t.market, -1)]
-            for t in fresh:
-                if t.offset >= 0:
-                    self.last_seen[t.market] = t.offset
-            self.counters["skipped"] += len(message.trades) - len(fresh)
-            self.counters["trades"] += len(fresh)
-            closed = self.agg.add_many(fresh)
-            if message.replay_time_ms is not None:
-                closed += self.agg.tick(message.replay_time_ms)
-            self._emit(closed)
+            self._emit(self._add(message))
         elif isinstance(message, ClockTicked):
             self._emit(self.agg.tick(message.now_ms))
         elif isinstance(message, GapDetected):
@@ -90,6 +82,18 @@ class BarActor(NodeActor):
             self.peers.tell("strategy", Drained(last_offset=message.last_offset))
         else:
             super().handle(message)
+
+    def _add(self, message: TradesReceived) -> list[Bar]:
+        """Aggregate one batch of trades (skipping those applied before a restart); the bars it closed."""
+        seen = self.last_seen.get
+        fresh = [t for t in message.trades if t.offset < 0 or t.offset > seen(t.market, -1)]
+        self.last_seen.update({t.market: t.offset for t in fresh if t.offset >= 0})  # the last one per market
+        self.counters["skipped"] += len(message.trades) - len(fresh)
+        self.counters["trades"] += len(fresh)
+        closed = self.agg.add_many(fresh)
+        if message.replay_time_ms is not None:
+            closed += self.agg.tick(message.replay_time_ms)
+        return closed
 
     def _gap(self, gap: GapDetected) -> None:
         """Record an unrecoverable gap; its bars, stored and still to come, are incomplete."""
@@ -114,10 +118,11 @@ class BarActor(NodeActor):
             return
         closed = self._mark(closed)
         assert self.conn is not None
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+        with translated(), pipelined_transaction(self.conn) as cur:
             bars_repo.save_bars(cur, closed, self.feed, self.agg.applied_offsets(), self.agg.closed_through())
-        self.counters["bars"] += sum(1 for b in closed if b.late_trades == 0)
-        self.counters["late_trades"] += sum(b.late_trades for b in closed)
+        late = sum(b.late_trades for b in closed)
+        self.counters["bars"] += len(closed) if not late else sum(1 for b in closed if b.late_trades == 0)
+        self.counters["late_trades"] += late
         if closed:
             self.peers.tell("strategy", BarsClosed(bars=tuple(closed)))
 

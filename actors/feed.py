@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from actors.node_actor import NodeActor
@@ -106,17 +107,16 @@ class ReplayFeedActor(NodeActor):
             self.wakeup.wait(0.002)  # back-pressure: let the BarActor catch up
             self.actor_ref.tell(Pump())
             return
-        now = self.monotonic()
-        batch: list[Trade] = []
-        while self.pending is not None and self.pending_due <= now and len(batch) < BATCH:
-            batch.append(self.pending)
-            self._advance()
-        if batch:
-            self.last_offset = batch[-1].offset
-            self.replay_now_ms = max(self.replay_now_ms, max(t.ts_ms for t in batch))
-            self.counters["trades"] += len(batch)
-            self.counters["offset"] = self.last_offset
-            self.peers.tell("bar", TradesReceived(trades=tuple(batch), replay_time_ms=self.replay_now_ms))
+        if self.pacer.speed is None:
+            self._deliver_unpaced()
+        else:
+            now = self.monotonic()
+            batch: list[Trade] = []
+            while self.pending is not None and self.pending_due <= now and len(batch) < BATCH:
+                batch.append(self.pending)
+                self._advance()
+            if batch:
+                self.peers.tell("bar", self._batch(batch))
         if self.pending is None:
             self.finished = True
             self.counters["finished"] = True
@@ -128,6 +128,22 @@ class ReplayFeedActor(NodeActor):
         if delay > 0:
             self.wakeup.wait(min(delay, MAX_WAIT_S))
         self.actor_ref.tell(Pump())
+
+    def _deliver_unpaced(self) -> None:
+        """As fast as the pipeline takes them: every trade is due now, the next ``BATCH`` go at once."""
+        assert self.trades is not None
+        if self.pending is not None:
+            batch = [self.pending]
+            batch += islice(self.trades, BATCH - 1)
+            self.pending = next(self.trades, None)
+            self.peers.tell("bar", self._batch(batch))
+
+    def _batch(self, batch: list[Trade]) -> TradesReceived:
+        self.last_offset = batch[-1].offset
+        self.replay_now_ms = max(self.replay_now_ms, max(t.ts_ms for t in batch))
+        self.counters["trades"] += len(batch)
+        self.counters["offset"] = self.last_offset
+        return TradesReceived(trades=tuple(batch), replay_time_ms=self.replay_now_ms)
 
     def cleanup(self) -> None:
         self.wakeup.set()

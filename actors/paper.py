@@ -2,7 +2,8 @@
 
 Owns the paper connection. Each batch's fills, the positions with their queued orders, the
 processed-through mark, the resolved orders and the equity marks are committed in one
-transaction (with an alert per fill and a NOTIFY that wakes the execution node), so a paper
+pipelined transaction (with an alert per fill and a NOTIFY that wakes the execution node; the
+actor waits for the server only to read the flags, the new trade ids and the commit), so a paper
 trade is either entirely recorded or not at all, and the execution node picks it up from the
 table — never from memory. Positions, their queued orders (signals waiting for the next
 1-second bar), max prices, partial-exit flags and cooldowns are restored from PostgreSQL on
@@ -20,6 +21,7 @@ from actors.messages import Bar, BarsEvaluated, Drained, SignalKind, SignalRaise
 from actors.node_actor import NodeActor
 from persistence import alerts, control
 from persistence import paper as paper_repo
+from persistence.bars import pipelined_transaction
 from persistence.db import connect
 from persistence.errors import translated
 from trading.paper import Fill, PaperBook
@@ -60,12 +62,14 @@ class PaperActor(NodeActor):
     def handle(self, message: Any) -> None:
         if isinstance(message, BarsEvaluated):
             assert self.conn is not None
-            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            # one pipelined transaction: the server is waited for when the flags and the new trade ids are
+            # read, and once at the commit
+            with translated(), pipelined_transaction(self.conn) as cur:
                 flatten_id, exits = self._operator_exits(cur, message.bars)
                 changes = self.book.apply(message.bars, (*message.signals, *exits))
                 positions = [self.book.positions[m] for m in sorted(changes.markets)]
                 paper_repo.save(cur, changes, positions)
-                alerts.enqueue_many(cur, [("paper_fill", "info", describe_fill(fill)) for fill in changes.fills])
+                paper_repo.enqueue_fill_alerts(cur, [describe_fill(fill) for fill in changes.fills])
                 if flatten_id and not any(p.is_long for p in self.book.positions.values()):
                     control.set_flag(cur, "flatten_done", flatten_id, "paper")
                     alerts.enqueue(cur, kind="control", level="info",

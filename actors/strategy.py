@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from actors.messages import BarsClosed, BarsEvaluated, Drained, SignalRaised
+from actors.messages import Bar, BarsClosed, BarsEvaluated, Drained, SignalRaised
 from actors.node_actor import NodeActor
 from actors.peers import Peers
 from persistence import bars as bars_repo
@@ -91,15 +91,24 @@ class StrategyActor(NodeActor):
 
     def handle(self, message: Any) -> None:
         if isinstance(message, BarsClosed):
-            fresh = []
+            fresh: list[Bar] = []
             signals: list[SignalRaised] = []
+            last_ts = self.last_ts
+            market, runner, looked_up = "", None, False  # the runner of the current run of bars of one market
             for bar in message.bars:
-                if bar.ts <= self.last_ts.get(bar.market, -1):
+                if bar.market != market:
+                    market, looked_up = bar.market, False
+                if bar.ts <= last_ts.get(market, -1):
                     continue
-                self.last_ts[bar.market] = bar.ts
+                last_ts[market] = bar.ts
                 fresh.append(bar)
-                if self._trades(bar.market):
-                    signals.extend(self._runner(bar.market).on_bar(bar))
+                if not looked_up:
+                    runner = self._runner(market) if self._trades(market) else None
+                    looked_up = True
+                if runner is not None:
+                    raised = runner.on_bar(bar)
+                    if raised:
+                        signals += raised
             self.counters["bars"] += len(fresh)
             self.counters["signals"] += len(signals)
             self.counters["suppressed"] = sum(r.suppressed for r in self.runners.values())

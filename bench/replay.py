@@ -20,7 +20,9 @@ The run is checked: the stored bars hold every trade, and every paper trade has 
 Ceilings, measured in this process next to each system run:
 
 - **bar loop**: read the same recording (``market.recording``) and aggregate 1-second bars with
-  ``market.bars.BarAggregator`` in batches of 2,000 (the feed's batch) — no actors, no database;
+  ``market.bars.BarAggregator`` in batches of 2,000 (the feed's batch) — no actors, no database.
+  It runs the product's own decoder and aggregator, so making those faster raises this ceiling
+  too (the ratio then understates the gain; ``ratio_to_orjson`` does not move with them);
 - **orjson**: ``orjson.loads`` of each trade frame of the 2-minute WebSocket capture, frames held
   in memory (the least a live feed must do per trade). ``market.frames.decode_trade`` (the
   product's decoder, with exact Decimals) is reported beside it.

@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, localcontext
 from typing import Final
 
-from actors.messages import Bar, Trade, TradeSource
+from actors.messages import Bar, Trade, TradeSource, valid_bar
 
 __all__ = ["BarAggregator"]
 
@@ -305,19 +305,8 @@ class BarAggregator:
         """Emit the book's pending amendments, then its open bar; nothing of it stays held."""
         if book.late:
             BarAggregator._release_late(book, out)
-        out.append(
-            Bar(
-                market=book.market,
-                ts=book.sec,
-                open=book.open,
-                high=book.high,
-                low=book.low,
-                close=book.close,
-                volume=book.volume,
-                trade_count=book.count,
-                source=book.source,
-            )
-        )
+        out.append(valid_bar(book.market, book.sec, book.open, book.high, book.low, book.close, book.volume,
+                             book.count, book.source))
         book.closed = book.sec
         book.sec = _NONE
         book.first_unemitted = _NONE
@@ -332,20 +321,8 @@ class BarAggregator:
         market = book.market
         for sec in sorted(book.late):
             late = book.late[sec]
-            out.append(
-                Bar(
-                    market=market,
-                    ts=sec,
-                    open=late.open,
-                    high=late.high,
-                    low=late.low,
-                    close=late.close,
-                    volume=late.volume,
-                    trade_count=late.count,
-                    source=late.source,
-                    late_trades=late.count,
-                )
-            )
+            out.append(valid_bar(market, sec, late.open, late.high, late.low, late.close, late.volume, late.count,
+                                 late.source, late.count))
         book.late.clear()
         if book.sec == _NONE:
             book.first_unemitted = _NONE

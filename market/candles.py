@@ -48,7 +48,7 @@ from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Final
 
-from actors.messages import Side, Trade, TradeSource
+from actors.messages import Side, Trade, TradeSource, valid_trade
 
 __all__ = [
     "CANDLE_COLUMNS",
@@ -76,6 +76,8 @@ _EIGHT_DP: Final = Decimal("0.00000001")
 _CTX: Final = Context(prec=34, rounding=ROUND_DOWN)
 _THREE: Final = Decimal(3)
 _FOUR: Final = Decimal(4)
+_SOURCE: Final = TradeSource.CANDLES
+_Row = tuple[int, int, Decimal, Decimal, Decimal, Decimal, Decimal]  # index, ts_ms, open, high, low, close, volume
 
 
 class CandleError(ValueError):
@@ -124,7 +126,12 @@ def read_candles(
     """
     if skip_rows < 0:
         raise ValueError(f"skip_rows must not be negative, got {skip_rows}")
-    path = Path(path)
+    for index, ts_ms, o, h, lo, c, v in _rows(Path(path), skip_rows, from_ms, until_ms):
+        yield Candle(index=index, ts_ms=ts_ms, open=o, high=h, low=lo, close=c, volume=v)
+
+
+def _rows(path: Path, skip_rows: int, from_ms: int | None, until_ms: int | None) -> Iterator[_Row]:
+    """:func:`read_candles` as plain tuples ``(index, ts_ms, open, high, low, close, volume)``."""
     # Rows are sorted and minute-aligned: a row whose text sorts before the minute containing
     # ``from_ms`` ends before it, so it can be skipped without parsing.
     from_text = _minute_text(from_ms) if from_ms is not None else None
@@ -136,23 +143,29 @@ def read_candles(
         for index, raw in enumerate(lines):
             if index < skip_rows:
                 continue
-            line_no = index + 2
             if from_text is not None and raw[:_TIMESTAMP_LEN] < from_text:
                 continue
-            candle = _parse_row(path, line_no, index, raw)
-            if candle.ts_ms <= prev_ts:
+            line_no = index + 2
+            row = _parse_row(path, line_no, index, raw)
+            ts_ms = row[1]
+            if ts_ms <= prev_ts:
                 raise CandleError(
                     path, line_no, "timestamp", "timestamps must strictly increase (previous row is not earlier)"
                 )
-            prev_ts = candle.ts_ms
-            if until_ms is not None and candle.ts_ms >= until_ms:
+            prev_ts = ts_ms
+            if until_ms is not None and ts_ms >= until_ms:
                 return
-            yield candle
+            yield row
 
 
 def expand_candle(candle: Candle, *, market: str) -> tuple[Trade, Trade, Trade, Trade]:
     """Return the four synthetic trades of one candle (see the module docstring for the scheme)."""
-    o, h, lo, c, v = candle.open, candle.high, candle.low, candle.close, candle.volume
+    return _expand(candle.index, candle.ts_ms, candle.open, candle.high, candle.low, candle.close, candle.volume,
+                   market)
+
+
+def _expand(index: int, t0: int, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, v: Decimal,
+            market: str) -> tuple[Trade, Trade, Trade, Trade]:
     rising = c >= o
     p1, p2 = (lo, h) if rising else (h, lo)
     q = _CTX.divide(v, _FOUR).quantize(_EIGHT_DP, rounding=ROUND_DOWN, context=_CTX)
@@ -161,24 +174,15 @@ def expand_candle(candle: Candle, *, market: str) -> tuple[Trade, Trade, Trade, 
     s1 = _tick_side(o, p1, s0)
     s2 = _tick_side(p1, p2, s1)
     s3 = _tick_side(p2, c, s2)
-    t0 = candle.ts_ms
-    base = candle.index * TRADES_PER_CANDLE
-    src = TradeSource.CANDLES
+    base = index * TRADES_PER_CANDLE
+    src = _SOURCE
+    # the row was validated (prices > 0, volume > 0, so q >= 0 and the last volume > 0): no checks again
     return (
-        Trade(market=market, ts_ms=t0, price=o, volume=q, side=s0, seq=t0 * 1000, source=src, offset=base),
-        Trade(
-            market=market, ts_ms=t0 + 15_000, price=p1, volume=q, side=s1,
-            seq=(t0 + 15_000) * 1000 + 1, source=src, offset=base + 1,
-        ),
-        Trade(
-            market=market, ts_ms=t0 + 30_000, price=p2, volume=q, side=s2,
-            seq=(t0 + 30_000) * 1000 + 2, source=src, offset=base + 2,
-        ),
-        Trade(
-            market=market, ts_ms=t0 + 45_000, price=c, volume=last_volume, side=s3,
-            seq=(t0 + 45_000) * 1000 + 3, source=src, offset=base + 3,
-        ),
-    )  # fmt: skip
+        valid_trade(market, t0, o, q, s0, t0 * 1000, src, base),
+        valid_trade(market, t0 + 15_000, p1, q, s1, (t0 + 15_000) * 1000 + 1, src, base + 1),
+        valid_trade(market, t0 + 30_000, p2, q, s2, (t0 + 30_000) * 1000 + 2, src, base + 2),
+        valid_trade(market, t0 + 45_000, c, last_volume, s3, (t0 + 45_000) * 1000 + 3, src, base + 3),
+    )
 
 
 def read_trades(
@@ -205,8 +209,14 @@ def read_trades(
     if start_offset < 0:
         raise ValueError(f"start_offset must not be negative, got {start_offset}")
     skip_rows = start_offset // TRADES_PER_CANDLE
-    for candle in read_candles(path, skip_rows=skip_rows, from_ms=from_ms, until_ms=until_ms):
-        for trade in expand_candle(candle, market=market):
+    last_second_ms = TRADE_SECONDS[-1] * 1000
+    for index, ts_ms, o, h, lo, c, v in _rows(Path(path), skip_rows, from_ms, until_ms):
+        trades = _expand(index, ts_ms, o, h, lo, c, v, market)
+        if (index * TRADES_PER_CANDLE >= start_offset and (from_ms is None or ts_ms >= from_ms)
+                and (until_ms is None or ts_ms + last_second_ms < until_ms)):
+            yield from trades  # the whole candle is wanted (all but the edges of a window)
+            continue
+        for trade in trades:
             if trade.offset < start_offset or (from_ms is not None and trade.ts_ms < from_ms):
                 continue
             if until_ms is not None and trade.ts_ms >= until_ms:
@@ -264,27 +274,37 @@ def _open_text(path: Path) -> Iterator[IO[str]]:
             yield handle
 
 
-def _parse_row(path: Path, line_no: int, index: int, raw: str) -> Candle:
+def _parse_row(path: Path, line_no: int, index: int, raw: str) -> _Row:
     fields = raw.rstrip("\r\n").split(",")
     if len(fields) != len(CANDLE_COLUMNS):
         raise CandleError(
             path, line_no, "row", f"expected {len(CANDLE_COLUMNS)} comma-separated columns, got {len(fields)}"
         )
     ts_ms = _parse_ts(path, line_no, fields[0])
-    o = _parse_price(path, line_no, "open", fields[1])
-    h = _parse_price(path, line_no, "high", fields[2])
-    lo = _parse_price(path, line_no, "low", fields[3])
-    c = _parse_price(path, line_no, "close", fields[4])
-    v = _parse_decimal(path, line_no, "volume", fields[5])
+    _ts, fo, fh, fl, fc, fv = fields
+    try:  # the usual row, checked in one go; anything unusual is re-checked field by field below
+        o, h, lo, c, v = Decimal(fo), Decimal(fh), Decimal(fl), Decimal(fc), Decimal(fv)
+    except InvalidOperation:
+        pass
+    else:
+        if (o.is_finite() and h.is_finite() and lo.is_finite() and c.is_finite() and v.is_finite()
+                and fo == fo.strip() and fh == fh.strip() and fl == fl.strip() and fc == fc.strip() and fv == fv.strip()
+                and o > 0 and h > 0 and lo > 0 and c > 0 and v > 0 and lo <= o <= h and lo <= c <= h):
+            return index, ts_ms, o, h, lo, c, v
+    o = _parse_price(path, line_no, "open", fo)
+    h = _parse_price(path, line_no, "high", fh)
+    lo = _parse_price(path, line_no, "low", fl)
+    c = _parse_price(path, line_no, "close", fc)
+    v = _parse_decimal(path, line_no, "volume", fv)
     if v <= 0:
-        raise CandleError(path, line_no, "volume", f"must be positive, got {fields[5]!r}")
+        raise CandleError(path, line_no, "volume", f"must be positive, got {fv!r}")
     if lo > h:
         raise CandleError(path, line_no, "low", f"low {lo} is above high {h}")
     if not lo <= o <= h:
         raise CandleError(path, line_no, "open", f"open {o} is outside [low {lo}, high {h}]")
     if not lo <= c <= h:
         raise CandleError(path, line_no, "close", f"close {c} is outside [low {lo}, high {h}]")
-    return Candle(index=index, ts_ms=ts_ms, open=o, high=h, low=lo, close=c, volume=v)
+    return index, ts_ms, o, h, lo, c, v
 
 
 def _parse_ts(path: Path, line_no: int, text: str) -> int:

@@ -3,20 +3,26 @@
 ``save_bars`` writes bars and the feed offsets in the caller's transaction, so after a crash the
 feed resumes exactly after the last trade whose effect is in the table. A bar that is already
 there (a late-trade amendment) is merged: high/low widened, volume and counts added, open and
-close kept.
+close kept. A replay's batch of bars is one statement whose parameters are whole columns (array
+literals), so it can go out in a pipeline with the rest of the transaction
+(:func:`pipelined_transaction`: the writer waits for the server once per batch, not once per statement).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import MAX_PREC, Context
+from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
 from actors.messages import Bar, TradeSource
+
+log = logging.getLogger(__name__)
 
 _UPSERT = """
 INSERT INTO market_1s (market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete)
@@ -31,10 +37,16 @@ ON CONFLICT (market, ts) DO UPDATE SET
 """
 
 _COLUMNS = "market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete"
-# Bars are COPied into a per-session staging table, then upserted in one statement. Rows vanish at commit.
-_STAGE = "CREATE TEMP TABLE IF NOT EXISTS market_1s_stage (LIKE market_1s) ON COMMIT DELETE ROWS"
-_UPSERT_STAGED = f"""
-INSERT INTO market_1s ({_COLUMNS}) SELECT {_COLUMNS} FROM market_1s_stage
+# Many bars (a replay's batch) go in one statement: each column is one array parameter, written as a
+# PostgreSQL array literal (numbers exactly as ``str`` writes them — what psycopg sends for a Decimal — and
+# the time as epoch seconds), so nothing is adapted per value and no COPY is needed (the statement can be
+# pipelined with the rest of the caller's transaction).
+_UPSERT_ARRAYS = f"""
+INSERT INTO market_1s ({_COLUMNS})
+SELECT market, to_timestamp(ts), open, high, low, close, volume, trade_count, late_trades, source, incomplete
+FROM unnest(%s::text[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+            %s::integer[], %s::integer[], %s::text[], %s::boolean[])
+    AS b (market, ts, open, high, low, close, volume, trade_count, late_trades, source, incomplete)
 ON CONFLICT (market, ts) DO UPDATE SET
     high = GREATEST(market_1s.high, EXCLUDED.high),
     low = LEAST(market_1s.low, EXCLUDED.low),
@@ -44,7 +56,7 @@ ON CONFLICT (market, ts) DO UPDATE SET
     incomplete = market_1s.incomplete OR EXCLUDED.incomplete
 """
 _EXACT = Context(prec=MAX_PREC)
-_SMALL_BATCH = 32  # up to this many bars, staging (3 statements) costs more than it saves
+_SMALL_BATCH = 32  # up to this many bars, a plain executemany costs no more than building the arrays
 
 _OFFSET = """
 INSERT INTO feed_offsets (feed, market, applied_offset, closed_through) VALUES (%s, %s, %s, %s)
@@ -55,35 +67,107 @@ ON CONFLICT (feed, market) DO UPDATE SET applied_offset = EXCLUDED.applied_offse
 
 def save_bars(cur: psycopg.Cursor, bars: Iterable[Bar], feed: str, offsets: Mapping[str, int],
               closed_through: Mapping[str, int] | None = None) -> None:
-    """Upsert bars and set the feed's applied offsets (inside the caller's transaction)."""
-    merged: dict[tuple[str, int], list] = {}
+    """Upsert bars and set the feed's applied offsets (inside the caller's transaction; pipeline mode is fine)."""
+    bars = bars if isinstance(bars, list | tuple) else list(bars)
+    if len({(b.market, b.ts) for b in bars}) == len(bars):  # the usual case: every (market, ts) once
+        rows = None
+        count = len(bars)
+    else:  # an amendment of a bar of the same batch: one statement may not upsert a row twice
+        rows = _merged(bars)
+        count = len(rows)
+    if 0 < count <= _SMALL_BATCH:  # live and paced: a bar or a few
+        cur.executemany(_UPSERT, [(r[0], _ts(r[1]), *r[2:]) for r in (rows if rows is not None else map(_row, bars))])
+    elif count:
+        cur.execute(_UPSERT_ARRAYS, _columns(bars) if rows is None else _columns_of_rows(rows))
+    if offsets:
+        closed = closed_through or {}
+        cur.executemany(_OFFSET, [(feed, market, off, closed.get(market)) for market, off in offsets.items()])
+
+
+def _row(b: Bar) -> list[Any]:
+    return [b.market, b.ts, b.open, b.high, b.low, b.close, b.volume, b.trade_count, b.late_trades, b.source.value,
+            b.incomplete]
+
+
+def _merged(bars: Iterable[Bar]) -> list[list[Any]]:
+    """One row per (market, ts), an amendment folded in exactly as the upsert would fold it."""
+    merged: dict[tuple[str, int], list[Any]] = {}
     for b in bars:
         row = merged.get((b.market, b.ts))
         if row is None:
-            merged[(b.market, b.ts)] = [b.market, b.ts, b.open, b.high, b.low, b.close, b.volume, b.trade_count,
-                                        b.late_trades, b.source.value, b.incomplete]
-        else:  # an amendment of a bar of the same batch: one statement may not upsert a row twice, so fold
-            row[3] = max(row[3], b.high)  # it in here exactly as the upsert would
+            merged[(b.market, b.ts)] = _row(b)
+        else:
+            row[3] = max(row[3], b.high)
             row[4] = min(row[4], b.low)
             row[6] = _EXACT.add(row[6], b.volume)
             row[7] += b.trade_count
             row[8] += b.late_trades
             row[10] = row[10] or b.incomplete
-    if 0 < len(merged) <= _SMALL_BATCH:  # live and paced: a bar or a few; a plain upsert is one round trip
-        cur.executemany(_UPSERT, [(r[0], _ts(r[1]), *r[2:]) for r in merged.values()])
-    elif merged:
-        conn = cur.connection  # the staged rows live until commit: never let autocommit commit them early
-        idle = conn.info.transaction_status == TransactionStatus.IDLE
-        with conn.transaction() if idle else nullcontext():
-            cur.execute(_STAGE)
-            with cur.copy(f"COPY market_1s_stage ({_COLUMNS}) FROM STDIN") as copy:
-                for row in merged.values():
-                    row[1] = _ts(row[1])
-                    copy.write_row(row)
-            cur.execute(_UPSERT_STAGED)
-    if offsets:
-        closed = closed_through or {}
-        cur.executemany(_OFFSET, [(feed, market, off, closed.get(market)) for market, off in offsets.items()])
+    return list(merged.values())
+
+
+def _columns(bars: Sequence[Bar]) -> tuple[str, ...]:
+    """The parameters of ``_UPSERT_ARRAYS``: one array literal per column."""
+    texts = {m: quote_array_text(m) for m in {b.market for b in bars}}
+    sources = {s: quote_array_text(s.value) for s in {b.source for b in bars}}
+    return (
+        array_literal([texts[b.market] for b in bars]),
+        array_literal([b.ts for b in bars]),
+        array_literal([b.open for b in bars]),
+        array_literal([b.high for b in bars]),
+        array_literal([b.low for b in bars]),
+        array_literal([b.close for b in bars]),
+        array_literal([b.volume for b in bars]),
+        array_literal([b.trade_count for b in bars]),
+        array_literal([b.late_trades for b in bars]),
+        array_literal([sources[b.source] for b in bars]),
+        array_literal([_BOOL[b.incomplete] for b in bars]),
+    )
+
+
+def _columns_of_rows(rows: list[list[Any]]) -> tuple[str, ...]:
+    """The same from merged rows (``_row`` layout)."""
+    cols = list(zip(*rows, strict=True))
+    return tuple(array_literal(col) for col in (
+        [quote_array_text(m) for m in cols[0]], *cols[1:9], [quote_array_text(s) for s in cols[9]],
+        [_BOOL[i] for i in cols[10]],
+    ))
+
+
+_BOOL = ("f", "t")
+
+
+def array_literal(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of the ``str`` of each value: numbers (a Decimal exactly as psycopg sends
+    it), ``t``/``f`` for booleans, ``NULL``, or strings already quoted with :func:`quote_array_text`."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def quote_array_text(text: str) -> str:
+    """A string as an element of an array literal: double-quoted, backslashes and quotes escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@contextmanager
+def pipelined_transaction(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
+    """One transaction sent as a pipeline: the statements go out as they are issued, ``COMMIT`` follows
+    them, and the block waits for the server once, at the end (or where a result is fetched).
+
+    The connection must not be in autocommit mode and must be idle (no transaction open). On an
+    exception the transaction is rolled back.
+    """
+    if conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("pipelined_transaction needs an idle connection that is not in autocommit mode")
+    with conn.pipeline(), conn.cursor() as cur:
+        try:
+            yield cur
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except psycopg.Error as exc:  # a broken connection: the error being raised says more
+                log.warning("rollback after a failed pipelined transaction failed too: %s", exc)
+            raise
 
 
 def load_offsets(conn: psycopg.Connection, feed: str) -> tuple[dict[str, int], dict[str, int]]:

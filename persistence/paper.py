@@ -5,7 +5,9 @@
 queued and resolved orders, marks — in the caller's transaction and NOTIFYs the execution node,
 so a paper trade is recorded together with the position it changed or not at all.
 ``paper_trades`` has a single writer (the market node's PaperActor), so its ids become visible
-in order and a cursor over them never skips one.
+in order and a cursor over them never skips one. A replay's batch writes each table with one
+statement whose parameters are whole columns (array literals), so the transaction can be pipelined
+(``persistence.bars.pipelined_transaction``) and waits on the server only where a result is read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import orjson
 import psycopg
 
 from actors.messages import ExitPlan, SignalKind
-from persistence.notify import PAPER_TRADES
+from persistence import alerts
+from persistence.bars import array_literal, quote_array_text
+from persistence.notify import ALERTS, PAPER_TRADES
 from trading.paper import BookChanges, Order, Position
 
 _POSITION = """
@@ -48,6 +52,41 @@ INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timefr
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
 """
 
+# Several fills or orders (a replay's batch) go in one statement each, every column one array literal, rows
+# inserted (and ids drawn) in the order given; RETURNING order is not guaranteed, but the ids of one
+# statement are drawn in insertion order, so sorted they match the fills.
+_TRADES = """
+INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason, bar_ts, source,
+                          intent, origin, fill_ts, signal_price, market_price, position_volume)
+SELECT market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason, to_timestamp(bar_ts), source,
+       intent, origin, to_timestamp(fill_ts), signal_price, market_price, position_volume
+FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+            %s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::numeric[], %s::numeric[],
+            %s::numeric[])
+    WITH ORDINALITY AS f (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason, bar_ts, source,
+                          intent, origin, fill_ts, signal_price, market_price, position_volume, n)
+ORDER BY n
+RETURNING id
+"""
+
+_ORDERS = """
+INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
+                          amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id)
+SELECT market, intent, origin, status, reason, to_timestamp(bar_ts), timeframe_s, signal_price, to_timestamp(decided_ts),
+       amount_krw, fraction, once, exit_plan::jsonb, to_timestamp(resolved_ts), note, paper_trade_id
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::integer[], %s::numeric[],
+            %s::bigint[], %s::numeric[], %s::numeric[], %s::boolean[], %s::text[], %s::bigint[], %s::text[],
+            %s::bigint[])
+    WITH ORDINALITY AS o (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
+                          amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id, n)
+ORDER BY n
+"""
+
+_FILL_ALERTS = """
+INSERT INTO alerts (kind, level, text)
+SELECT 'paper_fill', 'info', text FROM unnest(%s::text[]) WITH ORDINALITY AS a (text, n) ORDER BY n
+"""
+
 _MARK = """
 INSERT INTO paper_marks (market, ts, price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
@@ -56,11 +95,15 @@ ON CONFLICT (market, ts) DO UPDATE SET
     unrealized_pnl = EXCLUDED.unrealized_pnl, fees_krw = EXCLUDED.fees_krw, exposure_krw = EXCLUDED.exposure_krw
 """
 
-_SMALL_BATCH = 32  # up to this many marks, a plain executemany is cheaper than building arrays
+_SMALL_BATCH = 32  # up to this many marks, a plain executemany costs no more than building the arrays
+# More marks (a replay's batch) go in one statement, each column one array literal (numbers exactly as
+# ``str`` writes them, as psycopg sends a Decimal; times as epoch seconds): no per-value adaptation, and the
+# statement pipelines with the rest of the transaction.
 _MARKS = """
 INSERT INTO paper_marks (market, ts, price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw)
-SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
-                     %b::numeric[], %b::numeric[])
+SELECT market, to_timestamp(ts), price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw
+FROM unnest(%s::text[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+            %s::numeric[]) AS m (market, ts, price, volume, realized_pnl, unrealized_pnl, fees_krw, exposure_krw)
 ON CONFLICT (market, ts) DO UPDATE SET
     price = EXCLUDED.price, volume = EXCLUDED.volume, realized_pnl = EXCLUDED.realized_pnl,
     unrealized_pnl = EXCLUDED.unrealized_pnl, fees_krw = EXCLUDED.fees_krw, exposure_krw = EXCLUDED.exposure_krw
@@ -71,42 +114,66 @@ def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position
     """Record one ``apply`` (positions: those of ``changes.markets``); returns the new paper trade ids."""
     ids: list[int] = []
     trade_id: dict[int, int] = {}
-    rows = [(f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason, _ts(f.bar_ts),
-             f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price, f.market_price, f.position_volume)
-            for f in changes.fills]
-    if len(rows) == 1:  # the live case: one statement, no pipeline set-up
-        cur.execute(_TRADE, rows[0])
-    elif rows:  # one pipelined round trip; the ids come back in order, one result set per row
-        cur.executemany(_TRADE, rows, returning=True)
-    for i, f in enumerate(changes.fills):
-        if i:
-            cur.nextset()
-        row = cur.fetchone()
-        assert row is not None
-        ids.append(int(row[0]))
-        trade_id[id(f)] = ids[-1]
+    fills = changes.fills
+    if len(fills) == 1:  # the live case: one plain statement
+        f = fills[0]
+        cur.execute(_TRADE, (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason,
+                             _ts(f.bar_ts), f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price,
+                             f.market_price, f.position_volume))
+        ids.append(int(_one(cur)))
+    elif fills:
+        cur.execute(_TRADES, (
+            _texts([f.market for f in fills]), _texts([f.side for f in fills]), array_literal([f.price for f in fills]),
+            array_literal([f.volume for f in fills]), array_literal([f.amount_krw for f in fills]),
+            array_literal([f.fee_krw for f in fills]), array_literal([f.realized_pnl for f in fills]),
+            _texts([f.reason for f in fills]), array_literal([f.bar_ts for f in fills]),
+            _texts([f.source for f in fills]), _texts([f.intent for f in fills]), _texts([f.origin for f in fills]),
+            array_literal([f.fill_ts for f in fills]), _nullable([f.signal_price for f in fills]),
+            _nullable([f.market_price for f in fills]), array_literal([f.position_volume for f in fills])))
+        ids.extend(sorted(int(r[0]) for r in cur.fetchall()))
+        if len(ids) != len(fills):
+            raise RuntimeError(f"{len(fills)} paper trades inserted but {len(ids)} ids returned")
+    for f, trade in zip(fills, ids, strict=True):
+        trade_id[id(f)] = trade
     positions = list(positions)
     if positions:
         cur.executemany(_POSITION, [_position_row(p) for p in positions])
         cur.execute("DELETE FROM paper_orders WHERE status = 'pending' AND market = ANY(%s)",
                     ([p.market for p in positions],))
-    orders = [_order_row(r.order, r.status, r.ts, r.note or None, None if r.fill is None else trade_id[id(r.fill)])
+    orders = [(r.order, r.status, r.ts, r.note or None, None if r.fill is None else trade_id[id(r.fill)])
               for r in changes.resolved]
-    orders += [_order_row(o, "pending", None, None, None) for p in positions for o in p.pending]
-    if orders:
-        cur.executemany(_ORDER, orders)
+    orders += [(o, "pending", None, None, None) for p in positions for o in p.pending]
+    if len(orders) == 1:
+        cur.execute(_ORDER, _order_row(*orders[0]))
+    elif orders:
+        cur.execute(_ORDERS, _order_columns(orders))
     if 0 < len(changes.marks) <= _SMALL_BATCH:
         cur.executemany(_MARK, [(m.market, _ts(m.ts), m.price, m.volume, m.realized_pnl, m.unrealized_pnl,
                                  m.fees_krw, m.exposure_krw) for m in changes.marks.values()])
     elif changes.marks:  # one statement: the marks are unique per (market, ts) within one apply
         marks = list(changes.marks.values())
-        cur.execute(_MARKS, ([m.market for m in marks], [_ts(m.ts) for m in marks], [m.price for m in marks],
-                             [m.volume for m in marks], [m.realized_pnl for m in marks],
-                             [m.unrealized_pnl for m in marks], [m.fees_krw for m in marks],
-                             [m.exposure_krw for m in marks]))
+        names = {m: quote_array_text(m) for m in {m.market for m in marks}}
+        cur.execute(_MARKS, (array_literal([names[m.market] for m in marks]), array_literal([m.ts for m in marks]),
+                             array_literal([m.price for m in marks]), array_literal([m.volume for m in marks]),
+                             array_literal([m.realized_pnl for m in marks]),
+                             array_literal([m.unrealized_pnl for m in marks]),
+                             array_literal([m.fees_krw for m in marks]), array_literal([m.exposure_krw for m in marks])))
     if ids:
         cur.execute(f"NOTIFY {PAPER_TRADES}")
     return ids
+
+
+def enqueue_fill_alerts(cur: psycopg.Cursor, texts: list[str]) -> None:
+    """One ``paper_fill`` info alert per text, in this order (the caller's transaction), and one NOTIFY.
+
+    ``alerts.enqueue_many`` writes the same rows; this is its set-based form for a replay's batch of
+    fills: one statement instead of a row at a time (which, pipelined, waits on the socket once a row).
+    """
+    if len(texts) <= 1:
+        alerts.enqueue_many(cur, [("paper_fill", "info", text) for text in texts])
+        return
+    cur.execute(_FILL_ALERTS, (_texts(texts),))
+    cur.execute(f"NOTIFY {ALERTS}")
 
 
 def load_positions(conn: psycopg.Connection) -> dict[str, Position]:
@@ -192,6 +259,42 @@ def plan_from_json(value: dict[str, Any] | None) -> ExitPlan | None:
     decimals = {"take_profit_bps", "stop_loss_bps", "trailing_stop_bps", "trailing_activation_bps",
                 "partial_take_profit_bps", "partial_fraction"}
     return ExitPlan(**{k: (Decimal(v) if k in decimals and v is not None else v) for k, v in value.items()})
+
+
+def _one(cur: psycopg.Cursor) -> Any:
+    row = cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _texts(values: list[str]) -> str:
+    """An array literal of strings (each quoted)."""
+    return array_literal([quote_array_text(v) for v in values])
+
+
+def _nullable(values: list[Any]) -> str:
+    """An array literal of numbers, ``None`` as NULL."""
+    return array_literal(["NULL" if v is None else v for v in values])
+
+
+def _nullable_texts(values: list[str | None]) -> str:
+    return array_literal(["NULL" if v is None else quote_array_text(v) for v in values])
+
+
+def _order_columns(orders: list[tuple[Order, str, int | None, str | None, int | None]]) -> tuple[str, ...]:
+    """The parameters of ``_ORDERS``: ``(order, status, resolved_ts, note, paper_trade_id)`` as column arrays."""
+    o = [order for order, *_rest in orders]
+    return (
+        _texts([x.market for x in o]), _texts([x.kind.value for x in o]), _texts([x.origin for x in o]),
+        _texts([status for _o, status, *_rest in orders]), _texts([x.reason for x in o]),
+        array_literal([x.bar_ts for x in o]), array_literal([x.timeframe_s for x in o]),
+        array_literal([x.signal_price for x in o]), array_literal([x.decided_ts for x in o]),
+        _nullable([x.amount_krw for x in o]), _nullable([x.fraction for x in o]),
+        array_literal(["t" if x.once else "f" for x in o]), _nullable_texts([plan_to_json(x.exit_plan) for x in o]),
+        _nullable([resolved for _o, _s, resolved, *_rest in orders]),
+        _nullable_texts([note for _o, _s, _r, note, _t in orders]),
+        _nullable([trade for *_rest, trade in orders]),
+    )
 
 
 def _position_row(p: Position) -> tuple[Any, ...]:

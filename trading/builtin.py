@@ -140,20 +140,21 @@ class SmaMomentum:
         return self.window
 
     def on_bar(self, bar: Bar) -> EnterLong | Exit | None:
-        self._closes.append(bar.close)
-        self._sum += bar.close
-        if len(self._closes) > self.window:
-            self._sum -= self._closes.popleft()
-        if len(self._closes) < self.window:
+        close, closes, window = bar.close, self._closes, self.window
+        closes.append(close)
+        self._sum += close
+        if len(closes) > window:
+            self._sum -= closes.popleft()
+        elif len(closes) < window:
             return None
-        sma = self._sum / self.window
-        above = bar.close > sma * self.entry
+        sma = self._sum / window
+        above = close > sma * self.entry
         crossed = above and not self._was_above
         self._was_above = above
         if crossed:
-            return EnterLong(reason=f"close {_p(bar.close)} crossed above SMA{self.window} {_p(sma)} band")
-        if bar.close < sma * self.exit:
-            return Exit(reason=f"close {_p(bar.close)} below SMA{self.window} {_p(sma)} band")
+            return EnterLong(reason=f"close {_p(close)} crossed above SMA{window} {_p(sma)} band")
+        if close < sma * self.exit:
+            return Exit(reason=f"close {_p(close)} below SMA{window} {_p(sma)} band")
         return None
 
 

@@ -47,9 +47,10 @@ markets interleave — which a restart changes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from actors.messages import Bar, ExitPlan, SignalKind, SignalRaised
 from exchange import rules
@@ -168,9 +169,9 @@ class Resolved:
     fill: Fill | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Mark:
-    """A market's book at the end of a mark interval (the equity curve)."""
+class Mark(NamedTuple):
+    """A market's book at the end of a mark interval (the equity curve). A named tuple: a replay builds
+    one per interval and batch, and a tuple is the cheapest immutable record to build."""
 
     market: str
     ts: int  # interval start
@@ -182,11 +183,10 @@ class Mark:
     exposure_krw: Decimal
 
     @classmethod
-    def of(cls, pos: Position, ts: int) -> Mark:
+    def of(cls, pos: Position | _Working, ts: int) -> Mark:
         assert pos.last_price is not None
-        return cls(market=pos.market, ts=ts, price=pos.last_price, volume=pos.volume,
-                   realized_pnl=pos.realized_pnl, unrealized_pnl=pos.unrealized_pnl, fees_krw=pos.fees_krw,
-                   exposure_krw=pos.exposure_krw)
+        return cls(pos.market, ts, pos.last_price, pos.volume, pos.realized_pnl, pos.unrealized_pnl, pos.fees_krw,
+                   pos.exposure_krw)
 
 
 @dataclass(slots=True)
@@ -225,43 +225,71 @@ class PaperBook:
         return self.positions.get(market) or Position(market=market)
 
     def apply(self, bars: Iterable[Bar], signals: Iterable[SignalRaised]) -> BookChanges:
-        """Apply 1-second bars (in time order per market) and the signals they delivered."""
+        """Apply 1-second bars (in time order per market) and the signals they delivered.
+
+        The hot loop works on a mutable copy of each market's position (:class:`_Working`): a
+        bar that fills nothing only updates a few fields in place. Frozen :class:`Position`
+        snapshots are taken where state leaves the loop — a fill, and ``positions`` at the end.
+        """
         changes = BookChanges()
-        marked: dict[tuple[str, int], Position] = {}
+        marks = changes.marks
+        interval = self.mark_interval_s
         delivered: dict[tuple[str, int], list[SignalRaised]] = {}
         for sig in signals:
             delivered.setdefault((sig.market, sig.delivered_with), []).append(sig)
+        working: dict[str, _Working] = {}
+        market = ""
+        w: _Working | None = None
         for bar in bars:
-            pos = self.position(bar.market)
-            if pos.last_bar_ts is not None and bar.ts <= pos.last_bar_ts:
+            if bar.market != market or w is None:
+                market = bar.market
+                w = working.get(market)
+                if w is None:
+                    w = working[market] = _Working(self.position(market))
+            ts = bar.ts
+            if w.last_bar_ts is not None and ts <= w.last_bar_ts:
                 continue  # applied before a restart (or a late-trade amendment)
-            sigs = delivered.get((bar.market, bar.ts), ())
+            if not w.touched:
+                w.touched = True
+                changes.markets.add(market)
+            mark_ts = ts - ts % interval
+            if mark_ts != w.mark_ts:  # a new mark interval: the previous one's mark is final
+                if w.mark_ts is not None:
+                    marks[(market, w.mark_ts)] = Mark.of(w, w.mark_ts)
+                w.mark_ts = mark_ts
+                marks[(market, mark_ts)] = _UNSET  # keeps the keys in first-seen order
+            sigs = delivered.get((market, ts), ()) if delivered else ()
             for sig in sigs:
-                if sig.decided_ts <= bar.ts:
-                    pos = self._queue(pos, sig, changes)
-            pos = self._fill_due(pos, bar, changes)
-            pos = replace(pos, last_price=bar.close, last_bar_ts=bar.ts,
-                          max_price=max(pos.max_price, bar.high) if pos.is_long else pos.max_price)
-            pos = self._check_exit_plan(pos, bar)
+                if sig.decided_ts <= ts:
+                    self._queue(w, sig, changes)
+            if w.pending and any(o.decided_ts <= ts for o in w.pending):
+                w.load(self._fill_due(w.snapshot(), bar, changes))
+            w.last_price = bar.close
+            w.last_bar_ts = ts
+            if w.volume > 0 and bar.high > w.max_price:  # max(), which keeps the first of equals
+                w.max_price = bar.high
+            if w.exit_plan is not None:
+                self._check_exit_plan(w, bar)
             for sig in sigs:
-                if sig.decided_ts > bar.ts:
-                    pos = self._queue(pos, sig, changes)
-            self.positions[bar.market] = pos
-            changes.markets.add(bar.market)
-            marked[(bar.market, bar.ts - bar.ts % self.mark_interval_s)] = pos
-        changes.marks = {key: Mark.of(pos, key[1]) for key, pos in marked.items()}  # the last position per interval
+                if sig.decided_ts > ts:
+                    self._queue(w, sig, changes)
+        for m, w in working.items():
+            if w.touched:
+                self.positions[m] = w.snapshot()
+                if w.mark_ts is not None:
+                    marks[(m, w.mark_ts)] = Mark.of(w, w.mark_ts)  # the last position per interval
         return changes
 
     # --- queueing -----------------------------------------------------------------------
 
-    def _queue(self, pos: Position, sig: SignalRaised, changes: BookChanges) -> Position:
+    def _queue(self, pos: _Working, sig: SignalRaised, changes: BookChanges) -> None:
         why = self._not_applicable(pos, sig)
         if why:
             changes.ignored.append((sig, why))
-            return pos
-        return replace(pos, pending=(*pos.pending, Order.from_signal(sig)))
+            return
+        pos.pending = (*pos.pending, Order.from_signal(sig))
 
-    def _not_applicable(self, pos: Position, sig: SignalRaised) -> str:
+    def _not_applicable(self, pos: Position | _Working, sig: SignalRaised) -> str:
         entry_queued = any(o.kind is SignalKind.ENTER_LONG for o in pos.pending)
         if sig.kind is SignalKind.ENTER_LONG:
             if pos.is_long and not self._is_dust(pos, pos.last_price or sig.price):
@@ -392,7 +420,7 @@ class PaperBook:
         return self.fee_rate if self.fee_rate is not None else rules.fee_rate(market)
 
     @staticmethod
-    def _is_dust(pos: Position, price: Decimal) -> bool:
+    def _is_dust(pos: Position | _Working, price: Decimal) -> bool:
         """Held, but worth less than the minimum order total: it cannot be sold."""
         if not is_krw_market(pos.market):
             return False
@@ -400,19 +428,65 @@ class PaperBook:
 
     # --- exit plan ----------------------------------------------------------------------
 
-    def _check_exit_plan(self, pos: Position, bar: Bar) -> Position:
+    def _check_exit_plan(self, pos: _Working, bar: Bar) -> None:
         plan = pos.exit_plan
         if plan is None or not pos.is_long or bar.incomplete or self._is_dust(pos, bar.close):
-            return pos
+            return
         if any(o.kind in EXITS for o in pos.pending):
-            return pos  # already on its way out
+            return  # already on its way out
         kind, reason = exit_plan_decision(plan, entry=pos.avg_price, max_price=pos.max_price,
                                           entered_ts=pos.entered_ts, partial_taken=pos.partial_taken,
                                           close=bar.close, ts=bar.ts)
         if kind is None:
-            return pos
+            return
         order = Order(market=pos.market, kind=kind, reason=reason, origin="exit_plan", bar_ts=bar.ts,
                       signal_price=bar.close, decided_ts=bar.ts + 1,
                       fraction=plan.partial_fraction if kind is SignalKind.PARTIAL_EXIT else None)
-        return replace(pos, pending=(*pos.pending, order))
+        pos.pending = (*pos.pending, order)
 
+
+_POSITION_FIELDS = tuple(f.name for f in fields(Position))
+
+
+class _Working:
+    """A mutable copy of a :class:`Position` inside one ``apply`` (never leaves the book)."""
+
+    __slots__ = (*_POSITION_FIELDS, "mark_ts", "touched")
+
+    def __init__(self, pos: Position) -> None:
+        self.load(pos)
+        self.mark_ts: int | None = None  # the mark interval of the last bar applied in this apply
+        self.touched = False  # a bar was applied: the position is part of the changes
+
+    def load(self, pos: Position) -> None:
+        for name in _POSITION_FIELDS:
+            setattr(self, name, getattr(pos, name))
+
+    def snapshot(self) -> Position:
+        return Position(**{name: getattr(self, name) for name in _POSITION_FIELDS})
+
+    # the same figures as Position's (Mark.of reads them)
+    is_long = Position.is_long
+    exposure_krw = Position.exposure_krw
+    unrealized_pnl = Position.unrealized_pnl
+
+    if TYPE_CHECKING:
+        market: str
+        volume: Decimal
+        avg_price: Decimal
+        cost_krw: Decimal
+        entry_fee_krw: Decimal
+        max_price: Decimal
+        realized_pnl: Decimal
+        fees_krw: Decimal
+        trades: int
+        last_price: Decimal | None
+        last_bar_ts: int | None
+        entered_ts: int | None
+        partial_taken: bool
+        cooldown_until: int | None
+        exit_plan: ExitPlan | None
+        pending: tuple[Order, ...]
+
+
+_UNSET: Mark = cast("Mark", None)  # a mark key reserved in order; its value is set before apply returns

@@ -25,8 +25,8 @@ windows from storage). Seconds with no bar are seconds with no trade, not gaps.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from actors.messages import Bar
 
@@ -63,9 +63,9 @@ def window_start(ts: int, period_s: int) -> int:
     return ts - ts % period_s
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rolled:
-    """A timeframe bar that just closed, and the 1-second bar that closed it."""
+class Rolled(NamedTuple):
+    """A timeframe bar that just closed, and the 1-second bar that closed it (one per 1-second bar
+    on a 1-second timeframe: a tuple, the cheapest immutable record)."""
 
     bar: Bar
     trigger_ts: int  # the 1-second bar whose arrival closed it
@@ -93,7 +93,7 @@ class BarRollup:
             raise ValueError(f"bars must arrive in time order: {bar.ts} after {self._bars[-1].ts}")
         if self.period_s == 1 and bar.period_s == 1:  # a 1-second bar is its own 1-second window
             self._observed_from = bar.ts + 1
-            return [Rolled(bar=bar, trigger_ts=bar.ts)]
+            return [Rolled(bar, bar.ts)]
         closed: list[Rolled] = []
         start = window_start(bar.ts, self.period_s)
         if self._start is not None and start != self._start:

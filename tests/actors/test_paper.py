@@ -175,3 +175,46 @@ def test_an_operator_flatten_sells_every_position_once_and_is_marked_done(db_url
     node.send([_bar(T0 + 5, 80_300_000), _bar(T0 + 6, 80_300_000)])
     assert _count(db, "SELECT count(*) FROM paper_trades WHERE side = 'sell'") == 1, "a done flatten sells no more"
     assert _count(db, "SELECT count(*) FROM alerts WHERE kind = 'control'") == 1
+
+
+def test_a_replay_sized_batch_is_recorded_row_for_row(db_url: str, db: psycopg.Connection) -> None:
+    """Many fills, rejections, a pending order and more than 32 marks in one batch: the set-based statements
+    record exactly what the book decided, in its order, with each order linked to its own fill."""
+    from actors.paper import describe_fill
+
+    odd = 'a "quoted", {braced} \\ back\\slashed\nreason'
+    bars = [_bar(T0 + 20 * i, 80_000_000 + 10_000 * (i % 7), open_=80_000_000 + 10_000 * (i % 5)) for i in range(150)]
+    signals = []
+    for i in range(0, 147, 3):
+        signals.append(SignalRaised(market="KRW-BTC", kind=SignalKind.ENTER_LONG, bar_ts=T0 + 20 * i, price=D(1),
+                                    reason=f"{odd} {i}", amount_krw=D(4_000) if i % 9 == 0 else None))
+        signals.append(_sig(T0 + 20 * (i + 1), SignalKind.EXIT))
+    signals.append(_sig(T0 + 20 * 149, SignalKind.ENTER_LONG))  # decided on the last bar: stays pending
+    node = PaperNode(db_url)
+    node.start()
+    node.send(bars, signals)
+    node.stop()
+
+    book = PaperBook(order_krw=D(100_000))
+    changes = book.apply(bars, signals)
+    assert len(changes.fills) > 40 and len(changes.marks) > 32
+    assert any(r.status == "rejected" for r in changes.resolved) and book.position("KRW-BTC").pending
+    rows = db.execute(
+        "SELECT id, market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason,"
+        " extract(epoch FROM bar_ts)::bigint, source, intent, origin, extract(epoch FROM fill_ts)::bigint,"
+        " signal_price, market_price, position_volume FROM paper_trades ORDER BY id").fetchall()
+    assert [r[1:] for r in rows] == [
+        (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason, f.bar_ts, f.source,
+         f.intent, f.origin, f.fill_ts, f.signal_price, f.market_price, f.position_volume) for f in changes.fills]
+    trade_id = {id(f): r[0] for f, r in zip(changes.fills, rows, strict=True)}
+    expected_orders = [(r.order.kind.value, r.order.origin, r.status, r.order.reason, r.note or None,
+                        None if r.fill is None else trade_id[id(r.fill)]) for r in changes.resolved]
+    expected_orders += [(o.kind.value, o.origin, "pending", o.reason, None, None)
+                        for o in book.position("KRW-BTC").pending]
+    assert db.execute("SELECT intent, origin, status, reason, note, paper_trade_id FROM paper_orders"
+                      " ORDER BY id").fetchall() == expected_orders
+    assert [r[0] for r in db.execute("SELECT text FROM alerts WHERE kind = 'paper_fill' ORDER BY id")] == [
+        describe_fill(f) for f in changes.fills]
+    marks = db.execute("SELECT market, extract(epoch FROM ts)::bigint, price, volume, realized_pnl, unrealized_pnl,"
+                       " fees_krw, exposure_krw FROM paper_marks ORDER BY ts").fetchall()
+    assert marks == [tuple(m) for m in changes.marks.values()]

@@ -484,3 +484,13 @@ def _copy(store: FakeBarStore) -> FakeBarStore:
     clone.rows = {k: Row(**vars(v)) for k, v in store.rows.items()}
     clone.applied = dict(store.applied)
     return clone
+
+
+def test_aggregated_bars_equal_bars_built_through_the_checked_constructor(candles_year: Path) -> None:
+    # the aggregator builds bars with actors.messages.valid_bar (no re-checks): the very same objects
+    agg = BarAggregator()
+    bars = [b for batch in Recording.candles(candles_year).batches(500) for b in agg.add_many(batch)][:400]
+    assert bars
+    for bar in bars:
+        rebuilt = Bar(**{name: getattr(bar, name) for name in bar.__dataclass_fields__})
+        assert rebuilt == bar and hash(rebuilt) == hash(bar) and repr(rebuilt) == repr(bar)

@@ -248,3 +248,10 @@ def test_negative_offsets_are_rejected(candles_year: Path) -> None:
         next(read_trades(candles_year, start_offset=-1))
     with pytest.raises(ValueError, match="skip_rows"):
         next(read_candles(candles_year, skip_rows=-1))
+
+
+def test_expanded_trades_equal_trades_built_through_the_checked_constructor(candles_year: Path) -> None:
+    # the decoder builds trades with actors.messages.valid_trade (no re-checks): the very same objects
+    for trade in itertools.islice(read_trades(candles_year), 400):
+        rebuilt = Trade(**{name: getattr(trade, name) for name in trade.__dataclass_fields__})
+        assert rebuilt == trade and hash(rebuilt) == hash(trade) and repr(rebuilt) == repr(trade)

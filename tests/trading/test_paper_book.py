@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.messages import Bar, ExitPlan, SignalKind, SignalRaised, TradeSource
-from trading.paper import BookChanges, PaperBook, Position
+from trading.paper import BookChanges, Mark, PaperBook, Position
 
 D = Decimal
 T0 = 1_724_500_000  # 2024-08-24, when KRW prices >= 2M had a 1,000 KRW tick
@@ -273,3 +273,43 @@ def test_equity_is_cash_plus_holdings_exactly(scenario: tuple[list[Bar], list[Si
         assert f.fill_ts > f.bar_ts  # never filled on the bar that decided it
         assert f.side == "sell" or f.amount_krw >= 5_000
 
+
+
+def _batched_marks(bars: list[Bar], signals: list[SignalRaised], cuts: list[int]) -> dict[tuple[str, int], Mark]:
+    book, marks, lo = _book(), {}, 0
+    for hi in [*sorted(set(cuts)), len(bars)]:
+        if hi <= lo:
+            continue
+        chunk = bars[lo:hi]
+        ts = {b.ts for b in chunk}
+        marks.update(book.apply(chunk, [s for s in signals if s.bar_ts in ts]).marks)  # later batches overwrite
+        lo = hi
+    return marks
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenario=_scenario(), cuts=st.lists(st.integers(min_value=1, max_value=59), max_size=5))
+def test_marks_are_the_position_after_the_last_bar_of_each_interval(scenario: tuple[list[Bar], list[SignalRaised]],
+                                                                     cuts: list[int]) -> None:
+    bars, signals = scenario
+    book, expected = _book(), {}
+    for bar in bars:  # bar by bar: the mark of an interval is the position after its last bar
+        book.apply([bar], [s for s in signals if s.bar_ts == bar.ts])
+        start = bar.ts - bar.ts % book.mark_interval_s
+        expected[("KRW-BTC", start)] = Mark.of(book.position("KRW-BTC"), start)
+    assert _batched_marks(bars, signals, cuts) == expected
+
+
+def test_markets_interleaved_in_one_batch_are_booked_and_marked_apart() -> None:
+    book = _book()
+    bars = [_bar(T0 + i, 50_000_000 + 1_000 * i, market=m) for i in range(0, 130, 10)
+            for m in ("KRW-BTC", "KRW-ETH")]
+    changes = book.apply(bars, [_sig(T0, ENTER, market="KRW-ETH"), _sig(T0 + 60, EXIT, market="KRW-ETH")])
+    assert [(f.market, f.side, f.fill_ts) for f in changes.fills] == [("KRW-ETH", "buy", T0 + 10),
+                                                                      ("KRW-ETH", "sell", T0 + 70)]
+    assert list(changes.marks) == [(m, T0 - T0 % 60 + 60 * k) for k in range(3) for m in ("KRW-BTC", "KRW-ETH")]
+    assert changes.markets == {"KRW-BTC", "KRW-ETH"}
+    for (market, start), mark in changes.marks.items():
+        last = max((b for b in bars if b.market == market and b.ts - b.ts % 60 == start), key=lambda b: b.ts)
+        assert mark.price == last.close
+    assert book.position("KRW-BTC").trades == 0 and book.position("KRW-ETH").trades == 2
