@@ -32,6 +32,8 @@ from persistence.notify import ALERTS
 
 log = logging.getLogger("alerts")
 
+BATCH = 200  # alerts read per wake
+
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 REJECTED_PAUSE_S = 60.0
 
@@ -56,7 +58,8 @@ class NotifierActor(WokenActor):
 
     def drain(self, conn: psycopg.Connection) -> None:
         with translated():
-            batch = alerts.unsent(conn, limit=200)
+            batch = alerts.unsent(conn, limit=BATCH)
+            full = len(batch) == BATCH  # more may be waiting: wake again after this one
             self._log_new(batch)
             muted = tuple(a.id for a in batch if a.kind in self.disabled_kinds
                           or alerts.LEVELS.index(a.level) < self.min_rank)
@@ -64,9 +67,11 @@ class NotifierActor(WokenActor):
                 alerts.mark_sent_many(conn, muted, "suppressed")
                 batch = [a for a in batch if a.id not in set(muted)]
             if not batch:
+                self._again(full)
                 return
             if self.telegram is None or self.chat_id is None:
                 self.counters["delivered"] += alerts.mark_sent_many(conn, tuple(a.id for a in batch), "log")
+                self._again(full)
                 return
             if self._clock.monotonic() < self.paused_until:
                 return
@@ -90,7 +95,10 @@ class NotifierActor(WokenActor):
         if self.outage:
             self.outage = False
             log.info("Telegram reachable again; delivering the backlog")
-        if rest or len(batch) == 200:
+        self._again(bool(rest) or full)
+
+    def _again(self, more: bool) -> None:
+        if more:
             self.actor_ref.tell(Wake(channel="more"))  # behind any stop request already queued
 
     def _log_new(self, batch: list[alerts.Alert]) -> None:
