@@ -1,8 +1,7 @@
 """Benchmark 2 — tick-to-intent latency: a trade entering the FeedActor → its shadow order attempt committed.
 
-This build executes in shadow mode only, so the order path ends at the ``order_attempts`` row the
-execution node commits; the issue's target (frame → order at the simulated Upbit in test mode)
-needs test-mode execution, which does not exist yet.
+Shadow execution: the order path ends at the ``order_attempts`` row the execution node commits.
+The order at the simulated Upbit in test mode is :mod:`bench.order_latency`.
 
 Method: the real CLI replays a continuous stretch of the candle recording at a paced speed with a
 strategy that trades on almost every bar (``SmaMomentum`` window 2, entry/exit 0 bps). With
@@ -135,8 +134,8 @@ def run(ctx: Context) -> Result:
         return tuple(percentile([s[part] * 1000 for s in r], q) for r in per_run)
 
     notes = [
-        "tick-to-intent only: execution is shadow in this build; the issue's target (frame → order at the"
-        " simulated Upbit in test mode) needs test-mode execution, which does not exist yet",
+        "tick-to-intent: shadow execution, ends at the committed attempt; tick_to_order_latency measures the"
+        " order to the simulated Upbit in test mode",
         f"{sum(1 for t in total if t > gap_ms)} of {len(total)} samples exceeded the {gap_ms:.0f} ms between"
         " trades (those were not fully isolated)",
     ]
