@@ -98,13 +98,16 @@ def _execution_specs(settings: Settings, db_url: str, board: StatusBoard) -> lis
     options = {"max_data_lag_s": ex.max_data_lag_s, "throttle_remaining": ex.throttle_remaining,
                "lookup_answers": ex.lookup_answers, "lookup_window_s": ex.lookup_window_s,
                "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit"}
+    # one client for both actors: Upbit's request budgets are per key, so one rate limiter must see
+    # every request the key makes (the client is thread-safe: its limiter and breakers lock)
+    client = _exchange_client(settings, db_url)
     return [
         ChildSpec(id="execution", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
             ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url,
-            guards=GuardConfig.from_settings(settings), risk=settings.risk, exchange=_exchange_client(settings, db_url),
+            guards=GuardConfig.from_settings(settings), risk=settings.risk, exchange=client,
             engine_options=options, failpoints=settings.failpoints)),
         ChildSpec(id="account", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
-            AccountActor, board=board, client=_exchange_client(settings, db_url), settings=settings.account,
+            AccountActor, board=board, client=client, settings=settings.account,
             bot_id=settings.bot_id, db_url=db_url)),
     ]
 
