@@ -915,6 +915,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, api_url=telegram_api_url,
                                  min_level=alert_min_level, disabled_kinds=alerts_disabled),
     )
+    failpoints = c.optional("FAILPOINTS", parse_failpoints) or ""
     if c.problems or feed is None or replay is None or exchange is None or telegram is None:
         raise ConfigError(_in_spec_order(c.problems))
     return Settings(
@@ -943,7 +944,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         execution=execution,
         risk=risk,
         account=account,
-        failpoints=c.optional("FAILPOINTS", parse_failpoints) or "",
+        failpoints=failpoints,
     )
 
 

@@ -336,6 +336,11 @@ def test_execution_guard_settings_parse_and_reject_nonsense() -> None:
     assert ">= 5000" in problems["RISK_MAX_ORDER_KRW"]
 
 
+def test_failpoints_are_checked_not_ignored() -> None:
+    assert load_settings(env={"FAILPOINTS": "execution.after_send%3,execution.after_intent_commit@2"}).failpoints
+    assert "is not a failpoint" in dict(load_error(FAILPOINTS="execution.after_send").problems)["FAILPOINTS"]
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
