@@ -28,7 +28,10 @@ and that commit → the attempt committed (NOTIFY, the execution node's waker an
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
@@ -80,33 +83,51 @@ def samples_of(rows: list[tuple], trades: list, due: list[float]) -> list[tuple[
     return out
 
 
-def system_run(ctx: Context, win: Window, commit_ts: bool) -> tuple[list[tuple[float, float, float]], float]:
-    db_url = ctx.server.create("latency")
+@dataclass(frozen=True, slots=True)
+class PacedRun:
+    """A finished paced replay: its database (dropped when the ``with`` ends), when each trade was due."""
+
+    db_url: str
+    trades: list
+    due: list[float]
+    peak_rss_mb: float
+
+
+@contextlib.contextmanager
+def paced_replay(ctx: Context, win: Window, name: str, **settings: str) -> Iterator[PacedRun]:
+    """Run the real CLI over ``win`` at :data:`SPEED` with the busy strategy (plus ``settings``) to its
+    end, and rebuild every trade's due time from the feed's ``replaying`` log stamp."""
+    db_url = ctx.server.create(name)
     try:
         run = ctx.launcher.start(["--speed", f"{SPEED:g}", "--exit-at-end", *win.args()],
-                                 system_env(db_url, ctx.workdir, STRATEGY_PARAMS=STRATEGY_PARAMS), "latency")
+                                 system_env(db_url, ctx.workdir, STRATEGY_PARAMS=STRATEGY_PARAMS, **settings), name)
         memory = TreeMemory(run.pid, node_names(db_url))
         if not wait_sampling(run.running, memory, RUN_TIMEOUT_S):
             run.kill()
-            raise BenchError(f"the paced replay did not finish within {RUN_TIMEOUT_S:.0f} s:\n{run.tail()}")
+            raise BenchError(f"the paced replay ({name}) did not finish within {RUN_TIMEOUT_S:.0f} s:\n{run.tail()}")
         if (code := run.wait(5)) != 0:
-            raise BenchError(f"the paced replay exited {code}:\n{run.tail()}")
+            raise BenchError(f"the paced replay ({name}) exited {code}:\n{run.tail()}")
         anchor = first(run.log(), "actors.feed", "replaying ")
         if anchor is None:
             raise BenchError(f"no 'replaying' line from the feed:\n{run.tail()}")
         trades = list(win.recording().trades())
         pacer = ReplayPacer(speed=SPEED, max_gap_s=MAX_GAP_S)
         pacer.start(wall_s=anchor.at, ts_ms=trades[0].ts_ms)
-        due = [pacer.due(t.ts_ms) for t in trades]
-        stamp = "pg_xact_commit_timestamp({}.xmin)" if commit_ts else "{}.created_at"
-        with psycopg.connect(db_url) as conn:
-            rows = conn.execute(_QUERY.format(paper_ts=stamp.format("p"), attempt_ts=stamp.format("a"))).fetchall()
-        samples = samples_of(rows, trades, due)
-        if not samples:
-            raise BenchError("the paced replay produced no order attempts to time")
-        return samples, memory.peak_rss_kb / 1024
+        yield PacedRun(db_url=db_url, trades=trades, due=[pacer.due(t.ts_ms) for t in trades],
+                       peak_rss_mb=memory.peak_rss_kb / 1024)
     finally:
         ctx.server.drop(db_url)
+
+
+def system_run(ctx: Context, win: Window, commit_ts: bool) -> tuple[list[tuple[float, float, float]], float]:
+    with paced_replay(ctx, win, "latency") as run:
+        stamp = "pg_xact_commit_timestamp({}.xmin)" if commit_ts else "{}.created_at"
+        with psycopg.connect(run.db_url) as conn:
+            rows = conn.execute(_QUERY.format(paper_ts=stamp.format("p"), attempt_ts=stamp.format("a"))).fetchall()
+        samples = samples_of(rows, run.trades, run.due)
+        if not samples:
+            raise BenchError("the paced replay produced no order attempts to time")
+        return samples, run.peak_rss_mb
 
 
 def run(ctx: Context) -> Result:

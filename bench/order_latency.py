@@ -26,12 +26,10 @@ from decimal import Decimal
 import psycopg
 
 from bench import latency
-from bench.context import MAX_GAP_S, Context
+from bench.context import Context, Window
 from bench.result import Result
-from bench.sampler import TreeMemory, node_names, wait_sampling
 from bench.stats import Figure, percentile
-from bench.system import BenchError, first, system_env
-from market.recording import ReplayPacer
+from bench.system import BenchError
 from upbit_sim import SimConfig, SimServer
 
 ACCESS, SECRET = "BENCHACCESS" * 2, "BENCHSECRET" * 5
@@ -45,42 +43,21 @@ WHERE p.fill_ts IS NOT NULL ORDER BY p.id
 """
 
 
-def _run(ctx: Context, win: object, sim: SimServer) -> tuple[list[tuple[float, float, float]], int]:
-    db_url = ctx.server.create("order_latency")
-    try:
-        env = system_env(db_url, ctx.workdir, STRATEGY_PARAMS=latency.STRATEGY_PARAMS, TRADE_MODE="test",
-                         UPBIT_ACCESS_KEY=ACCESS, UPBIT_SECRET_KEY=SECRET, UPBIT_REST_URL=sim.rest_url,
-                         ACCOUNT_POLL_S="5")
-        run = ctx.launcher.start(["--speed", f"{latency.SPEED:g}", "--exit-at-end", *win.args()], env,  # type: ignore[attr-defined]
-                                 "order_latency")
-        memory = TreeMemory(run.pid, node_names(db_url))
-        if not wait_sampling(run.running, memory, latency.RUN_TIMEOUT_S):
-            run.kill()
-            raise BenchError(f"the paced test-mode replay did not finish within {latency.RUN_TIMEOUT_S:.0f} s:\n"
-                             f"{run.tail()}")
-        if (code := run.wait(5)) != 0:
-            raise BenchError(f"the paced test-mode replay exited {code}:\n{run.tail()}")
-        anchor = first(run.log(), "actors.feed", "replaying ")
-        if anchor is None:
-            raise BenchError(f"no 'replaying' line from the feed:\n{run.tail()}")
-        trades = list(win.recording().trades())  # type: ignore[attr-defined]
-        pacer = ReplayPacer(speed=latency.SPEED, max_gap_s=MAX_GAP_S)
-        pacer.start(wall_s=anchor.at, ts_ms=trades[0].ts_ms)
-        due = [pacer.due(t.ts_ms) for t in trades]
-        with psycopg.connect(db_url) as conn:
+def _run(ctx: Context, win: Window, sim: SimServer) -> tuple[list[tuple[float, float, float]], int]:
+    with latency.paced_replay(ctx, win, "order_latency", TRADE_MODE="test", UPBIT_ACCESS_KEY=ACCESS,
+                              UPBIT_SECRET_KEY=SECRET, UPBIT_REST_URL=sim.rest_url, ACCOUNT_POLL_S="5") as run:
+        with psycopg.connect(run.db_url) as conn:
             rows = conn.execute(_QUERY).fetchall()
-        not_ok = sum(1 for r in rows if r[6] != "test_ok")
-        samples = []
-        for r in rows:
-            if r[6] != "test_ok":
-                continue
-            for total, market, _answer in latency.samples_of([r[:5]], trades, due):  # at most one: its tick
-                samples.append((total, market, float(r[5]) - float(r[3])))
-        if not samples:
-            raise BenchError("the paced test-mode replay produced no test_ok attempts to time")
-        return samples, not_ok
-    finally:
-        ctx.server.drop(db_url)
+    not_ok = sum(1 for r in rows if r[6] != "test_ok")
+    samples = []
+    for r in rows:
+        if r[6] != "test_ok":
+            continue
+        for total, market, _answer in latency.samples_of([r[:5]], run.trades, run.due):  # at most one: its tick
+            samples.append((total, market, float(r[5]) - float(r[3])))
+    if not samples:
+        raise BenchError("the paced test-mode replay produced no test_ok attempts to time")
+    return samples, not_ok
 
 
 def run(ctx: Context) -> Result:

@@ -36,6 +36,7 @@ Failpoints (drills): ``execution.after_intent_commit`` between 2 and the send,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -54,8 +55,9 @@ from exchange.errors import (
 from exchange.models import Order
 from execution import risk
 from execution.failpoints import Failpoints
-from execution.guards import GuardConfig, IntentFacts, ModeDecision, decide_mode, gate
+from execution.guards import GuardConfig, IntentFacts, ModeDecision, Verdict, decide_mode, gate
 from execution.reasons import Flag, Reason, Status
+from persistence import account as account_repo
 from persistence import alerts, control, cursors
 from persistence import attempts as repo
 from persistence import execution_state as state_repo
@@ -133,6 +135,15 @@ def _body(order: Order) -> dict[str, Any]:
     out["trades"] = [{"uuid": t.uuid, "price": str(t.price), "volume": str(t.volume), "funds": str(t.funds),
                       "side": t.side, "created_at": t.created_at.isoformat()} for t in order.trades]
     return out
+
+
+def _attempt_row(intent: Intent, number: int, verdict: Verdict, request: dict[str, str]) -> repo.Attempt:
+    """The attempt row for ``verdict``: its final status, or ``unknown`` when it is about to be sent."""
+    return repo.Attempt(
+        paper_trade_id=intent.paper_trade_id, attempt=number, identifier=request["identifier"],
+        mode=verdict.mode.value, status=(verdict.status or Status.UNKNOWN).value, market=intent.market,
+        side=request["side"], request=request, blocked_reasons=tuple(r.value for r in verdict.reasons),
+        error=verdict.detail)
 
 
 def _budget_key(ident: str) -> str:
@@ -260,7 +271,7 @@ class Engine:
         if self.waiting is None:
             log.info("live execution waits for the start-up reconciliation with the exchange")
             with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-                control.set_flag(cur, Flag.RECONCILE_REQUEST, {"id": None, "by": "execution start"}, "execution")
+                account_repo.request_reconciliation(cur, command_id=None, by="execution start")
         self.waiting = "the start-up reconciliation"
         return True
 
@@ -277,11 +288,7 @@ class Engine:
             verdict = gate(decision, self._facts(intent, switches, decision),
                            max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
             ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
-            rows.append(repo.Attempt(
-                paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=verdict.mode.value,
-                status=(verdict.status or Status.LOGGED).value, market=intent.market,
-                side="bid" if intent.side == "buy" else "ask", request=market_order_request(intent, ident),
-                blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail))
+            rows.append(_attempt_row(intent, 1, verdict, market_order_request(intent, ident)))
         with translated():
             with self.conn.cursor() as cur:
                 repo.insert(cur, rows)
@@ -358,11 +365,7 @@ class Engine:
             self.sleep(1.0)  # Upbit's budgets are per second: the next second has a fresh one
         assert verdict is not None
         ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
-        request = self._request(intent, ident, decision)
-        row = repo.Attempt(
-            paper_trade_id=intent.paper_trade_id, attempt=1, identifier=ident, mode=verdict.mode.value,
-            status=(verdict.status or Status.UNKNOWN).value, market=intent.market, side=request["side"],
-            request=request, blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail)
+        row = _attempt_row(intent, 1, verdict, self._request(intent, ident, decision))
         with translated():
             with self.conn.cursor() as cur:
                 attempt_id = repo.insert_one(cur, row)
@@ -570,13 +573,9 @@ class Engine:
             return
         verdict = gate(decision, self._facts(intent, switches, decision),
                        max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
-        if verdict.status is Status.THROTTLED:
-            verdict = type(verdict)(mode=verdict.mode, status=None, reasons=verdict.reasons, detail=verdict.detail)
-        request = self._request(intent, ident, decision)
-        row = repo.Attempt(
-            paper_trade_id=intent.paper_trade_id, attempt=number, identifier=ident, mode=verdict.mode.value,
-            status=(verdict.status or Status.UNKNOWN).value, market=intent.market, side=request["side"],
-            request=request, blocked_reasons=tuple(r.value for r in verdict.reasons), error=verdict.detail)
+        if verdict.status is Status.THROTTLED:  # the 429's wait was just served: send it
+            verdict = dataclasses.replace(verdict, status=None)
+        row = _attempt_row(intent, number, verdict, self._request(intent, ident, decision))
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
             repo.finish(cur, attempt_id, status=status.value, error=error)
             new_id = repo.insert_one(cur, row)

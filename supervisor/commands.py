@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 
 from execution.reasons import Flag
-from persistence import alerts, control, execution_state
+from persistence import account, alerts, control, execution_state
 from persistence.errors import translated
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ class CommandHandler:
             return Outcome(ok=True, text="every paper position is sold at its market's next trade (pause first to "
                                          "keep the strategy from entering again); an alert says when all are closed")
         if name == "reconcile":
-            request = {"id": command.id, "by": command.issuer}
-            control.set_flag(cur, Flag.RECONCILE_REQUEST.value, request, command.issuer)
+            account.request_reconciliation(cur, command_id=command.id, by=command.issuer)
             return Outcome(ok=True, text="reconciliation requested; its report follows as an alert and in ctl status")
         return Outcome(ok=False, text=f"unknown command {name!r}")
 
