@@ -47,7 +47,7 @@ class BarActor(NodeActor):
 
     def setup(self) -> None:
         super().setup()
-        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-bar")
+        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-bar", durable=False)
         with translated():
             applied, closed = bars_repo.load_offsets(self.conn, self.feed)
             self.agg.resume(applied, closed)

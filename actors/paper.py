@@ -49,7 +49,7 @@ class PaperActor(NodeActor):
 
     def setup(self) -> None:
         super().setup()
-        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-paper")
+        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-paper", durable=False)
         with translated():
             self.book.positions = paper_repo.load_positions(self.conn)
             paper_repo.set_capital(self.conn, self.capital_krw)

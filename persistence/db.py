@@ -2,6 +2,22 @@
 
 ``connect`` classifies connection failures into ``DatabaseUnavailable`` and tags the session
 with an application name so ``pg_stat_activity`` says which actor holds it.
+
+Durability. Every connection commits synchronously (the commit returns once its WAL is on disk)
+unless it is opened with ``durable=False``: then its commits return before the flush
+(``synchronous_commit = off``; the WAL writer flushes within ``wal_writer_delay``, 200 ms by
+default). That is for the market-data and paper writers, which sit on the tick-to-order path. It
+is safe because PostgreSQL writes WAL in commit order and a crash of PostgreSQL (or of the
+machine — a crash of our processes loses nothing either way) loses only a *suffix* of the
+asynchronous commits, never one from the middle:
+
+- bars are committed with the feed offsets they cover, so the feed resumes right after the last
+  stored trade and rebuilds the lost bars from the same trades;
+- a paper trade is committed with its position and the bar mark, so a lost fill is re-derived
+  from the rebuilt bars;
+- an order attempt is committed synchronously *before* its request is sent, and that flush
+  carries every earlier commit with it: no attempt (and so no order) can outlive the paper trade
+  it executes.
 """
 
 from __future__ import annotations
@@ -19,15 +35,26 @@ from persistence.errors import translated
 CONNECT_TIMEOUT_S = 10
 
 
-def connect(url: str, *, autocommit: bool = False, application_name: str = "upbit-trader") -> psycopg.Connection:
-    """Open a connection (errors arrive as ``persistence.errors`` types)."""
+def connect(url: str, *, autocommit: bool = False, application_name: str = "upbit-trader",
+            durable: bool = True) -> psycopg.Connection:
+    """Open a connection (errors arrive as ``persistence.errors`` types); ``durable=False``: its
+    commits do not wait for the WAL flush (see the module docstring for when that is safe)."""
     with translated():
-        return psycopg.connect(
+        conn = psycopg.connect(
             url,
             autocommit=autocommit,
             application_name=application_name[:63],
             connect_timeout=CONNECT_TIMEOUT_S,
         )
+        if not durable:
+            try:
+                conn.execute("SET synchronous_commit TO off")
+                if not autocommit:
+                    conn.commit()
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
 
 def with_database(url: str, dbname: str) -> str:
