@@ -210,9 +210,8 @@ class Engine:
             self._resume_open()
         limit = BATCH if self.decision is None or self.decision.effective is TradeMode.SHADOW else SEND_BATCH
         with translated():
-            intents = repo.intents_after(self.conn, self.cursor, limit)
-            switches = control.flags(self.conn)  # read after the intents: a switch set before one is always seen
-            self.conn.commit()
+            # the flags are read after the intents: a switch set before one is always seen
+            intents, switches = repo.intents_and_flags(self.conn, self.cursor, limit)
         decision = self._decide(switches)
         if self._hold_for_reconciliation(switches) or not intents:
             return False
@@ -352,7 +351,6 @@ class Engine:
             with translated():
                 snapshot = state_repo.risk_state(self.conn, mode=decision.effective.value,
                                                  day_of=intent.bar_ts or self.clock.now())
-                self.conn.commit()
             if self._check_daily_loss(snapshot, switches):
                 switches = self._switches()
             violations = self._risk(intent, decision, snapshot)
@@ -367,15 +365,13 @@ class Engine:
         ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
         row = _attempt_row(intent, 1, verdict, self._request(intent, ident, decision))
         with translated():
-            with self.conn.cursor() as cur:
-                attempt_id = repo.insert_one(cur, row)
-                cursors.advance(cur, CONSUMER, intent.paper_trade_id)
-            self.conn.commit()
+            attempt_id = repo.commit_first_attempt(self.conn, row, CONSUMER)
         self.cursor = intent.paper_trade_id
         self._count([row])
         if verdict.status is None:
-            self._maybe_open = True
-            self._send(attempt_id, row, intent)
+            before, self._maybe_open = self._maybe_open, True  # until the answer is recorded
+            if self._send(attempt_id, row, intent):
+                self._maybe_open = before  # final, and nothing else was opened: no lookup pass needed
         elif intent.side == "buy":
             self.budget.release(_budget_key(ident), spent=False)
 
@@ -411,7 +407,9 @@ class Engine:
 
     # ---- sending and recording ------------------------------------------------------------
 
-    def _send(self, attempt_id: int, row: repo.Attempt, intent: Intent) -> None:
+    def _send(self, attempt_id: int, row: repo.Attempt, intent: Intent) -> bool:
+        """Send the attempt's request and record the outcome; True when it ended final without
+        leaving or opening any other attempt (nothing for a lookup pass to find)."""
         assert self.exchange is not None
         self.failpoints.passed("execution.after_intent_commit")
         live = row.mode == TradeMode.LIVE
@@ -422,7 +420,7 @@ class Engine:
         except DuplicateIdentifier as exc:
             self._note(attempt_id, f"duplicate identifier: {exc}")
             self._resolve(self._open(attempt_id))
-            return
+            return False
         except OrderOutcomeUnknown as exc:
             self.stats.unknown += 1
             self._note(attempt_id, str(exc))
@@ -430,21 +428,21 @@ class Engine:
                 self._resolve(self._open(attempt_id))
             else:
                 self._retry(attempt_id, intent, Status.ERROR, f"test order outcome unknown: {exc}")
-            return
+            return False
         except CircuitOpen as exc:
             self._finish(attempt_id, Status.BLOCKED, str(exc), reasons=(Reason.BREAKER_OPEN.value,))
             self._release(row)
-            return
+            return True
         except RateLimited as exc:
             self.sleep(min(exc.retry_after or 1.0, 5.0))
             self._retry(attempt_id, intent, Status.THROTTLED, f"refused by the rate limit: {exc}")
-            return
+            return False
         except (OrderRejectedByVenue, AuthFailed, CredentialsMissing) as exc:
             self._finish(attempt_id, Status.ERROR, str(exc))
             self._release(row)
             if isinstance(exc, (AuthFailed, CredentialsMissing)):
                 self._alert("error", f"order {row.identifier} refused: {exc}")
-            return
+            return True
         except ExchangeError as exc:  # anything else: we cannot know it was not placed
             self.stats.unknown += 1
             self._note(attempt_id, str(exc))
@@ -452,13 +450,14 @@ class Engine:
                 self._resolve(self._open(attempt_id))
             else:
                 self._retry(attempt_id, intent, Status.ERROR, f"test order failed: {exc}")
-            return
+            return False
         self.failpoints.passed("execution.after_send")
         if live:
             self._adopt(attempt_id, order, "reply")
-        else:
-            self._finish(attempt_id, Status.TEST_OK, None, response=_body(order))
-            self._release(row)
+            return False
+        self._finish(attempt_id, Status.TEST_OK, None, response=_body(order))
+        self._release(row)
+        return True
 
     def _release(self, row: repo.Attempt) -> None:
         if row.side == "bid":

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import psycopg
+
+from persistence import control
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,10 +45,23 @@ class Attempt:
 
 def intents_after(conn: psycopg.Connection, after_id: int, limit: int) -> list[Intent]:
     """Paper trades with id > ``after_id``, oldest first."""
-    rows = conn.execute(
-        f"SELECT {_INTENT_COLUMNS} FROM paper_trades WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit),
-    ).fetchall()
+    rows = conn.execute(_INTENTS_AFTER, (after_id, limit)).fetchall()
     return [_intent(r) for r in rows]
+
+
+def intents_and_flags(conn: psycopg.Connection, after_id: int, limit: int) -> tuple[list[Intent], dict[str, Any]]:
+    """:func:`intents_after` and then the system flags, in one committed read transaction that waits for
+    the server once (pipelined: ``BEGIN``, both queries and ``COMMIT`` go out together). The flags
+    are read after the intents, so a switch set before an intent was committed is always seen."""
+    with conn.pipeline():
+        intents = conn.execute(_INTENTS_AFTER, (after_id, limit))
+        flags = conn.execute(control.FLAGS)
+        conn.commit()
+    return [_intent(r) for r in intents.fetchall()], dict(flags.fetchall())
+
+
+_INTENT_COLUMNS = "id, market, side, price, volume, amount_krw, created_at, bar_ts"
+_INTENTS_AFTER = f"SELECT {_INTENT_COLUMNS} FROM paper_trades WHERE id > %s ORDER BY id LIMIT %s"
 
 
 def intent(conn: psycopg.Connection, paper_trade_id: int) -> Intent:
@@ -56,9 +72,6 @@ def intent(conn: psycopg.Connection, paper_trade_id: int) -> Intent:
     return _intent(row)
 
 
-_INTENT_COLUMNS = "id, market, side, price, volume, amount_krw, created_at, bar_ts"
-
-
 def _intent(r: tuple) -> Intent:
     return Intent(paper_trade_id=r[0], market=r[1], side=r[2], price=r[3], volume=r[4], amount_krw=r[5],
                   created_at=r[6], bar_ts=r[7])
@@ -66,14 +79,36 @@ def _intent(r: tuple) -> Intent:
 
 def insert_one(cur: psycopg.Cursor, a: Attempt) -> int:
     """Insert one attempt and return its id."""
-    row = cur.execute(
-        "INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side, request,"
-        " blocked_reasons, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s) RETURNING id",
-        (a.paper_trade_id, a.attempt, a.identifier, a.mode, a.status, a.market, a.side,
-         orjson.dumps(a.request).decode(), orjson.dumps(list(a.blocked_reasons)).decode(), a.error),
-    ).fetchone()
+    row = cur.execute(_INSERT_ONE + " RETURNING id", _values(a)).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def commit_first_attempt(conn: psycopg.Connection, a: Attempt, consumer: str) -> int:
+    """Insert an intent's attempt and move ``consumer``'s cursor to its paper trade, committed, in one
+    statement that waits for the server once (the commit included: the row is durable when this
+    returns, before any request goes out); the attempt's id."""
+    with conn.cursor() as cur:
+        with conn.pipeline():
+            cur.execute(_INSERT_ADVANCING, (*_values(a), consumer, a.paper_trade_id))
+            conn.commit()
+        row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_INSERT_ONE = ("INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side, request,"
+               " blocked_reasons, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)")
+_INSERT_ADVANCING = (
+    f"WITH attempt AS ({_INSERT_ONE} RETURNING id),"
+    " moved AS (INSERT INTO consumer_cursors (consumer, position) VALUES (%s, %s) ON CONFLICT (consumer) DO UPDATE"
+    " SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now())"
+    " SELECT id FROM attempt")
+
+
+def _values(a: Attempt) -> tuple[Any, ...]:
+    return (a.paper_trade_id, a.attempt, a.identifier, a.mode, a.status, a.market, a.side,
+            orjson.dumps(a.request).decode(), orjson.dumps(list(a.blocked_reasons)).decode(), a.error)
 
 
 def insert(cur: psycopg.Cursor, attempts: list[Attempt]) -> None:

@@ -85,8 +85,11 @@ def set_flag(cur: psycopg.Cursor | psycopg.Connection, name: str, value: Any, by
     )
 
 
+FLAGS = "SELECT name, value FROM system_flags"
+
+
 def flags(conn: psycopg.Connection) -> dict[str, Any]:
-    return {name: value for name, value in conn.execute("SELECT name, value FROM system_flags").fetchall()}
+    return {name: value for name, value in conn.execute(FLAGS).fetchall()}
 
 
 def _command(row: tuple) -> Command:

@@ -23,21 +23,23 @@ def event(cur: psycopg.Cursor, kind: str, detail: Mapping[str, object], *, at: d
 
 def risk_state(conn: psycopg.Connection, *, mode: str, day_of: datetime) -> RiskState:
     """Open markets and last sells of ``mode``'s attempts that went out; the paper book's realised
-    PnL in the UTC day of ``day_of`` (market time, so a replay's days are the recording's)."""
-    open_markets: set[str] = set()
-    last_sell: dict[str, datetime] = {}
-    if mode:
-        rows = conn.execute(
-            f"SELECT DISTINCT ON (market) market, side, created_at FROM order_attempts"
-            f" WHERE mode = %s AND status IN {_WENT_OUT} ORDER BY market, id DESC", (mode,)).fetchall()
-        open_markets = {market for market, side, _ in rows if side == "bid"}
-        last_sell = dict(conn.execute(
-            f"SELECT market, max(created_at) FROM order_attempts WHERE mode = %s AND side = 'ask'"
-            f" AND status IN {_WENT_OUT} GROUP BY market", (mode,)).fetchall())
+    PnL in the UTC day of ``day_of`` (market time, so a replay's days are the recording's). One
+    committed read transaction, pipelined: it waits for the server once."""
     start = utc_day_start(day_of)
-    row = conn.execute(
-        "SELECT coalesce(sum(realized_pnl), 0) FROM paper_trades WHERE side = 'sell' AND bar_ts >= %s AND bar_ts < %s",
-        (start, start + timedelta(days=1))).fetchone()
+    with conn.pipeline():
+        last = conn.execute(
+            f"SELECT DISTINCT ON (market) market, side, created_at FROM order_attempts"
+            f" WHERE mode = %s AND status IN {_WENT_OUT} ORDER BY market, id DESC", (mode,)) if mode else None
+        sells = conn.execute(
+            f"SELECT market, max(created_at) FROM order_attempts WHERE mode = %s AND side = 'ask'"
+            f" AND status IN {_WENT_OUT} GROUP BY market", (mode,)) if mode else None
+        pnl = conn.execute(
+            "SELECT coalesce(sum(realized_pnl), 0) FROM paper_trades WHERE side = 'sell' AND bar_ts >= %s"
+            " AND bar_ts < %s", (start, start + timedelta(days=1)))
+        conn.commit()
+    open_markets = {market for market, side, _ in last.fetchall() if side == "bid"} if last is not None else set()
+    last_sell: dict[str, datetime] = dict(sells.fetchall()) if sells is not None else {}
+    row = pnl.fetchone()
     realized = Decimal(row[0]) if row is not None else Decimal(0)
     return RiskState(open_markets=frozenset(open_markets), last_sell_at=last_sell, realized_today_krw=realized)
 
