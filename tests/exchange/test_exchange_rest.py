@@ -284,3 +284,20 @@ def test_network_failure_on_a_read_is_transient(sleeps: Recorder) -> None:
             c.tickers(["KRW-BTC"])
     assert info.value.kind is ErrorKind.NETWORK
     assert isinstance(info.value.__cause__, requests.RequestException)
+
+
+def test_the_environment_is_read_once_when_the_client_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxy and CA-bundle variables still apply, but from the client's construction, not per request
+    (requests' per-request environment merge is a measurable share of a loopback order)."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-bundle.pem")
+    client = UpbitClient("https://api.upbit.com", access_key=None, secret_key=None)
+    try:
+        session = client._session
+        assert session.trust_env is False
+        assert session.proxies.get("https") == "http://proxy.example:3128"
+        assert session.verify == "/etc/ssl/our-bundle.pem"
+        monkeypatch.setenv("HTTPS_PROXY", "http://other.example:1")  # later changes no longer apply
+        assert session.proxies.get("https") == "http://proxy.example:3128"
+    finally:
+        client.close()
