@@ -38,7 +38,7 @@ import psycopg
 
 from bench.context import CANDLES, Context, Window
 from bench.result import Result
-from bench.sampler import TreeMemory, node_names, wait_sampling
+from bench.sampler import CpuTrace, TreeMemory, node_names, wait_sampling
 from bench.stats import Figure, Target, ratios
 from bench.system import BenchError, first, system_env
 from market.bars import BarAggregator
@@ -54,7 +54,7 @@ RUN_TIMEOUT_S = 240.0
 
 def bar_loop(window: Window) -> tuple[int, int, float]:
     """(trades, bars, seconds) of reading ``window`` and aggregating it into 1-second bars."""
-    started = time.perf_counter()
+    started = time.perf_counter()  # one thread, busy throughout: its wall time is its CPU time
     agg = BarAggregator()
     trades = bars = 0
     for batch in window.recording().batches(FEED_BATCH):
@@ -92,7 +92,8 @@ def system_run(ctx: Context, window: Window, expected_trades: int) -> dict[str, 
         run = ctx.launcher.start(["--speed", "max", "--exit-at-end", *window.args()],
                                  system_env(db_url, ctx.workdir), "replay")
         memory = TreeMemory(run.pid, node_names(db_url))
-        if not wait_sampling(run.running, memory, RUN_TIMEOUT_S):
+        cpu = CpuTrace(run.pid, ctx.server.postmaster_pid())
+        if not wait_sampling(run.running, memory, RUN_TIMEOUT_S, cpu=cpu):
             run.kill()
             raise BenchError(f"the replay did not finish within {RUN_TIMEOUT_S:.0f} s:\n{run.tail()}")
         code = run.wait(5)
@@ -115,6 +116,7 @@ def system_run(ctx: Context, window: Window, expected_trades: int) -> dict[str, 
         if attempts != paper:
             raise BenchError(f"{paper} paper trades but {attempts} order attempts")
         assert run.exited_at is not None
+        cores = cpu.cores_between(start.at, drained.at)
         return {
             "pipeline_s": drained.at - start.at,
             "feed_s": exhausted.at - start.at,
@@ -125,10 +127,28 @@ def system_run(ctx: Context, window: Window, expected_trades: int) -> dict[str, 
             "paper_trades": paper,
             "peak_rss_mb": memory.peak_rss_kb / 1024,
             "peak_pss_mb": memory.peak_pss_kb / 1024,
+            "system_cores": cores[0] if cores else None,
+            "postgres_cores": cores[1] if cores else None,
             "peak_breakdown_mb": memory.peak_breakdown_mb,
         }
     finally:
         ctx.server.drop(db_url)
+
+
+def _cpu_figures(system: list[dict[str, float]], trades: int) -> list[Figure]:
+    """Cores kept busy during the pipeline, and CPU per trade, against the loop's one core."""
+    runs = [r for r in system if r.get("system_cores") is not None]
+    if not runs:
+        return []
+    per_trade = [(r["system_cores"] + r["postgres_cores"]) * r["pipeline_s"] / trades * 1e6 for r in runs]
+    return [
+        Figure(name="cores_system", unit="cores", samples=tuple(r["system_cores"] for r in runs), decimals=2,
+               what="CPU of the root and its nodes ÷ wall time, during the pipeline (the bar loop: 1 core)"),
+        Figure(name="cores_postgres", unit="cores", samples=tuple(r["postgres_cores"] for r in runs), decimals=2,
+               what="CPU of the embedded PostgreSQL (all its processes) ÷ wall time, same stretch"),
+        Figure(name="cpu_per_trade", unit="µs", samples=tuple(per_trade), decimals=1,
+               what="(system + PostgreSQL cores) × pipeline time ÷ trades — the bar loop's is 1e6 ÷ its rate"),
+    ]
 
 
 def run(ctx: Context) -> Result:
@@ -172,6 +192,7 @@ def run(ctx: Context) -> Result:
                    what="pipeline ÷ orjson frame-decoding ceiling"),
             Figure(name="decode_trade_frames", unit="trades/s", samples=tuple(decoder_rates), decimals=0,
                    what="market.frames.decode_trade (exact Decimals) on the same frames, for comparison"),
+            *_cpu_figures(system, expected),
             Figure(name="startup", unit="s", samples=tuple(r["startup_s"] for r in system), decimals=2,
                    what="process start → feed's first delivery (migrations, 3 node processes, actors)"),
             Figure(name="shutdown", unit="s", samples=tuple(r["shutdown_s"] for r in system), decimals=2,

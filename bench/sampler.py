@@ -52,6 +52,38 @@ class TreeMemory:
             self.peak_pss_kb = sum(procfs.pss_kb(p.pid) or 0 for p in procs)
 
 
+@dataclass(slots=True)
+class CpuTrace:
+    """Cumulative CPU time of two process trees (the system's root, and PostgreSQL's postmaster), read
+    every so often, so that the cores each kept busy over a stretch known only afterwards (from the
+    system's log) can be worked out: :meth:`cores_between`."""
+
+    root: int
+    postmaster: int | None
+    reads: list[tuple[float, dict[int, float], dict[int, float]]] = field(default_factory=list)
+    _next: float = 0.0
+
+    def maybe_sample(self, every_s: float = 0.5) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + every_s
+        system = procfs.cpu_by_pid(procfs.tree(self.root))
+        pg = procfs.cpu_by_pid(procfs.tree(self.postmaster)) if self.postmaster is not None else {}
+        if system:
+            self.reads.append((time.time(), system, pg))
+
+    def cores_between(self, start: float, end: float) -> tuple[float, float] | None:
+        """(system cores, PostgreSQL cores) busy on average between the first and the last read inside
+        [``start``, ``end``] (epoch seconds); None with fewer than two reads there. Processes that
+        started in between count from zero; those gone by the last read are left out."""
+        inside = [r for r in self.reads if start <= r[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        (t0, sys0, pg0), (t1, sys1, pg1) = inside[0], inside[-1]
+        return procfs.cpu_delta(sys0, sys1) / (t1 - t0), procfs.cpu_delta(pg0, pg1) / (t1 - t0)
+
+
 def node_names(db_url: str) -> Names:
     """pid → node name as the root records them in ``runtime_nodes`` ({} until it has)."""
 
@@ -66,12 +98,15 @@ def node_names(db_url: str) -> Names:
     return names
 
 
-def wait_sampling(proc_running: Callable[[], bool], memory: TreeMemory, timeout: float, every_s: float = 0.5) -> bool:
-    """Sample ``memory`` until ``proc_running()`` is false; False if ``timeout`` passed first."""
+def wait_sampling(proc_running: Callable[[], bool], memory: TreeMemory, timeout: float, every_s: float = 0.5,
+                  cpu: CpuTrace | None = None) -> bool:
+    """Sample ``memory`` (and ``cpu``) until ``proc_running()`` is false; False if ``timeout`` passed first."""
     deadline = time.monotonic() + timeout
     while proc_running():
         if time.monotonic() > deadline:
             return False
         memory.maybe_sample(every_s)
+        if cpu is not None:
+            cpu.maybe_sample(every_s)
         time.sleep(0.05)
     return True
