@@ -25,7 +25,7 @@ REQUIRED = {
     "tick_to_intent_latency": {"p50", "p99", "max"},
     "tick_to_order_latency": {"p50", "p99", "max", "p50_handoff"},
     "recovery": {"p50", "worst", "floor_spawn_import"},
-    "memory_idle": {"rss_capture_7_markets", "rss_candles_max_speed", "cpu_live_rate"},
+    "memory_idle": {"rss_1_market", "rss_20_markets", "rss_candles_max_speed", "cpu_20_markets"},
     "db_write_rate": {"save_bars", "ceiling_copy", "ratio_to_copy"},
 }
 
