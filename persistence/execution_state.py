@@ -24,24 +24,41 @@ def event(cur: psycopg.Cursor, kind: str, detail: Mapping[str, object], *, at: d
 def risk_state(conn: psycopg.Connection, *, mode: str, day_of: datetime) -> RiskState:
     """Open markets and last sells of ``mode``'s attempts that went out; the paper book's realised
     PnL in the UTC day of ``day_of`` (market time, so a replay's days are the recording's). One
-    committed read transaction, pipelined: it waits for the server once."""
+    committed read transaction, pipelined: it waits for the server once. Its cost grows with the
+    number of markets, not of attempts (migration 0006's indexes)."""
     start = utc_day_start(day_of)
     with conn.pipeline():
-        last = conn.execute(
-            f"SELECT DISTINCT ON (market) market, side, created_at FROM order_attempts"
-            f" WHERE mode = %s AND status IN {_WENT_OUT} ORDER BY market, id DESC", (mode,)) if mode else None
-        sells = conn.execute(
-            f"SELECT market, max(created_at) FROM order_attempts WHERE mode = %s AND side = 'ask'"
-            f" AND status IN {_WENT_OUT} GROUP BY market", (mode,)) if mode else None
+        markets = conn.execute(_LAST_PER_MARKET, {"mode": mode}) if mode else None
         pnl = conn.execute(
             "SELECT coalesce(sum(realized_pnl), 0) FROM paper_trades WHERE side = 'sell' AND bar_ts >= %s"
             " AND bar_ts < %s", (start, start + timedelta(days=1)))
         conn.commit()
-    open_markets = {market for market, side, _ in last.fetchall() if side == "bid"} if last is not None else set()
-    last_sell: dict[str, datetime] = dict(sells.fetchall()) if sells is not None else {}
+    rows = markets.fetchall() if markets is not None else []
     row = pnl.fetchone()
     realized = Decimal(row[0]) if row is not None else Decimal(0)
-    return RiskState(open_markets=frozenset(open_markets), last_sell_at=last_sell, realized_today_krw=realized)
+    return RiskState(open_markets=frozenset(m for m, side, _sold in rows if side == "bid"),
+                     last_sell_at={m: sold for m, _side, sold in rows if sold is not None},
+                     realized_today_krw=realized)
+
+
+# Per market with an attempt of the mode that went out: the side of the latest such attempt and the
+# time of the latest such sell. The markets are walked with a loose index scan (one index probe per
+# market), each answered from order_attempts_went_out / order_attempts_went_out_sells.
+_LAST_PER_MARKET = f"""
+WITH RECURSIVE markets AS (
+    (SELECT market FROM order_attempts WHERE mode = %(mode)s AND status IN {_WENT_OUT} ORDER BY market LIMIT 1)
+    UNION ALL
+    SELECT (SELECT a.market FROM order_attempts a
+            WHERE a.mode = %(mode)s AND a.status IN {_WENT_OUT} AND a.market > m.market ORDER BY a.market LIMIT 1)
+    FROM markets m WHERE m.market IS NOT NULL
+)
+SELECT m.market,
+       (SELECT a.side FROM order_attempts a WHERE a.mode = %(mode)s AND a.status IN {_WENT_OUT}
+        AND a.market = m.market ORDER BY a.id DESC LIMIT 1),
+       (SELECT a.created_at FROM order_attempts a WHERE a.mode = %(mode)s AND a.side = 'ask'
+        AND a.status IN {_WENT_OUT} AND a.market = m.market ORDER BY a.created_at DESC LIMIT 1)
+FROM markets m WHERE m.market IS NOT NULL
+"""
 
 
 def free_balance(conn: psycopg.Connection, currency: str) -> tuple[Decimal, datetime] | None:
