@@ -10,9 +10,7 @@ request is served promptly. At ``--speed max`` it keeps at most ``MAX_IN_FLIGHT`
 the BarActor's mailbox (back-pressure instead of an unbounded queue). At the end of the
 recording it sends ``ReplayFinished`` and goes quiet.
 
-Live (``FEED_SOURCE=upbit``): a reader thread owned by this actor runs the Upbit WebSocket
-client (``market.upbit_ws``) and hands trade batches to the BarActor; pumps then only tick the
-wall clock so bars close on time when a market is quiet.
+Live (``FEED_SOURCE=upbit``) is ``actors.live_feed.LiveFeedActor``.
 """
 
 from __future__ import annotations
@@ -43,7 +41,6 @@ BATCH = 2_000
 MAX_IN_FLIGHT = 4
 DOWNSTREAM = ("bar", "strategy", "paper")  # every stage's mailbox is bounded, not only the first
 MAX_WAIT_S = 0.05
-LIVE_TICK_S = 0.25
 
 
 def replay_feed_name(recording: str) -> str:

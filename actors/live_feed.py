@@ -2,8 +2,11 @@
 
 The actor owns one resource, the WebSocket session, run by ``market.upbit_ws.UpbitTradeStream``
 in a reader thread of its own (the stream blocks; the mailbox must not). Trades go straight to
-the BarActor in the batches the stream delivers; the actor's own ``Pump`` loop ticks the wall
-clock so a quiet market's bar still closes on time (after a grace for late delivery). A feed
+the BarActor in the batches the stream delivers. A ticker thread of its own sends the actor a
+``Pump`` every ``tick_s``, on which it ticks the wall clock, so a quiet market's bar still closes
+on time (after a grace for late delivery). The actor itself never waits: a trade batch is handed
+on as soon as it reaches the mailbox (an earlier version slept between ticks in the actor's
+thread, which held every batch back by up to 250 ms). A feed
 failure the stream does not retry itself (rejected subscription, malformed frame, the exchange
 unreachable for ``max_retries`` reconnects) is re-raised in the actor's thread, so the actor
 crashes and its supervisor decides — it is never swallowed.
@@ -17,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import pykka
 
 from actors.messages import ClockTicked, GapDetected, Pump, Side, Trade, TradeSource, TradesReceived
 from actors.node_actor import NodeActor
@@ -63,7 +68,8 @@ class LiveFeedActor(NodeActor):
 
     def __init__(self, *, url: str, markets: tuple[str, ...], peers: Peers, db_url: str,
                  rest: UpbitClient | None = None, stale_after_s: float | None = STALE_AFTER_S,
-                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000, **kw: Any) -> None:
+                 wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000, tick_s: float = TICK_S,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         self.url = url
         self.markets = markets
@@ -76,7 +82,9 @@ class LiveFeedActor(NodeActor):
         self.wall_ms = wall_ms
         self.stop_stream = threading.Event()
         self.reader: threading.Thread | None = None
-        self.tick_wait = threading.Event()
+        self.tick_s = tick_s
+        self.stop_ticks = threading.Event()
+        self.ticker: threading.Thread | None = None
         self.counters.update(trades=0, connected=False, sessions=0, duplicates=0, backfilled=0, gaps=0, bad_frames=0)
 
     def setup(self) -> None:
@@ -93,6 +101,8 @@ class LiveFeedActor(NodeActor):
         self.reader = threading.Thread(target=self._read, args=(stream,), name="upbit-ws", daemon=True)
         self.reader.start()
         self.actor_ref.tell(Pump())
+        self.ticker = threading.Thread(target=self._tick, name="upbit-ws-ticker", daemon=True)
+        self.ticker.start()
         log.info("live Upbit trades for %s from %s", ",".join(self.markets), self.url)
 
     def _read(self, stream: UpbitTradeStream) -> None:
@@ -103,6 +113,13 @@ class LiveFeedActor(NodeActor):
                 self.actor_ref.tell(_StreamFailed(error=exc))
             except Exception:  # noqa: BLE001 - the actor is already gone; nothing left to tell
                 log.warning("live feed failed after its actor stopped: %s", exc)
+
+    def _tick(self) -> None:  # ticker thread
+        while not self.stop_ticks.wait(self.tick_s):
+            try:
+                self.actor_ref.tell(Pump())
+            except pykka.ActorDeadError:
+                return
 
     def _on_trades(self, trades: list[Trade]) -> None:  # reader thread
         self.actor_ref.tell(_TradesArrived(trades=tuple(trades)))
@@ -158,8 +175,6 @@ class LiveFeedActor(NodeActor):
     def handle(self, message: Any) -> None:
         if isinstance(message, Pump):
             self.peers.tell("bar", ClockTicked(now_ms=self.wall_ms()))
-            self.tick_wait.wait(TICK_S)
-            self.actor_ref.tell(Pump())
         elif isinstance(message, _TradesArrived):
             self._deliver(list(message.trades))
         elif isinstance(message, _Connected):
@@ -171,9 +186,10 @@ class LiveFeedActor(NodeActor):
 
     def cleanup(self) -> None:
         self.stop_stream.set()
-        self.tick_wait.set()
-        if self.reader is not None and self.reader is not threading.current_thread():
-            self.reader.join(timeout=10)
+        self.stop_ticks.set()
+        for thread in (self.ticker, self.reader):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=10)
 
 
 def fetch_since(rest: UpbitClient | None, market: str, since_ms: int) -> tuple[list[list[Trade]], bool, str]:
