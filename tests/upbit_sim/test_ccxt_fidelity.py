@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import decimal
+
 import ccxt
 import pytest
 
 from tests.upbit_sim.conftest import ACCESS, SECRET
 from upbit_sim import SimServer
+
+
+@pytest.fixture(autouse=True)
+def _decimal_context_given_back() -> Iterator[None]:
+    """ccxt's number formatting sets the calling thread's decimal context (its rounding): give it back,
+    or every later test in this thread formats money with ccxt's rounding."""
+    with decimal.localcontext():
+        yield
 
 
 @pytest.fixture
