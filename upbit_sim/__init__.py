@@ -18,7 +18,9 @@ For tests of our client, for the sandbox, and standalone (``python -m upbit_sim`
 Beyond that contract: ``sim.feed(trade)`` / ``sim.print_trade(market, price, volume, side)``
 print a trade now; ``SimConfig(autoplay=False)`` with ``sim.advance(n)`` replays step by step;
 ``sim.deposit``/``sim.holding`` read and top up balances; ``/_sim/…`` admin endpoints do the same
-from another process (:mod:`upbit_sim.admin`); ``…/websocket/v1/private`` serves myOrder/myAsset.
+from another process (:mod:`upbit_sim.admin`); ``…/websocket/v1/private`` serves myOrder/myAsset;
+``SimServer(config, on_request=f)`` calls ``f(arrived_at, request)`` for every REST request as it
+arrives (``time.time()``; a probe for benchmarks, see :mod:`upbit_sim.rest`).
 
 Modules, one concept each: ``config`` (settings), ``server`` (wiring, lifecycle), ``rest``
 (HTTP pipeline), ``auth`` (JWT, query hash, nonces), ``ratelimit`` (groups, 429/418),

@@ -11,6 +11,12 @@
 5. the handler runs; ``malformed_next`` truncates the body, ``drop_after_accept`` closes the
    connection without answering.
 
+An optional observer (``on_request``) is told about every request before step 1, with the wall
+time (``time.time()``) at which the pipeline received it: a probe for benchmarks and tests that
+need to know *when* a request reached the exchange. It must be cheap and must not block (it runs
+in the connection's thread, ahead of the answer); whatever it raises is logged and ignored, so an
+observer can never change what the exchange answers.
+
 Every answer, error or not, carries ``Remaining-Req`` (pyupbit raises without it). Errors carry
 Upbit's ``{"error":{"name","message"}}`` body.
 
@@ -24,6 +30,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +47,7 @@ from upbit_sim.params import Params
 from upbit_sim.quotation import Quotation
 from upbit_sim.ratelimit import RateLimiter, remaining_header
 
-__all__ = ["RestApp", "RestRequest", "RestResponse", "RestServer"]
+__all__ = ["RequestObserver", "RestApp", "RestRequest", "RestResponse", "RestServer"]
 
 log = logging.getLogger("upbit_sim.rest")
 
@@ -58,6 +65,10 @@ class RestRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes
     client: str  # client IP
+
+
+RequestObserver = Callable[[float, RestRequest], None]
+"""Told ``(arrived_at, request)`` for every request; ``arrived_at`` is ``time.time()`` on arrival."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +101,12 @@ class RestApp:
         limiter: RateLimiter,
         faults: Faults,
         admin: AdminApi,
+        on_request: RequestObserver | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``on_request``: the observer (see the module docstring); ``wall_clock`` stamps its calls."""
+        self._on_request = on_request
+        self._wall_clock = wall_clock
         self._auth = auth
         self._limiter = limiter
         self._faults = faults
@@ -123,6 +139,8 @@ class RestApp:
 
     def handle(self, request: RestRequest) -> RestResponse:
         """Answer ``request`` (see the module docstring for the order of the steps)."""
+        if self._on_request is not None:
+            self._observe(self._on_request, request)
         path = request.path.rstrip("/") or "/"
         if path.startswith("/_sim/"):
             status, payload = self._admin.handle(request.method, path, request.body)
@@ -155,6 +173,14 @@ class RestApp:
         if fault.malformed:
             body = body[: max(1, len(body) // 2)]
         return RestResponse(status, body, header, drop=fault.drop)
+
+    def _observe(self, observer: RequestObserver, request: RestRequest) -> None:
+        """Stamp the arrival first, then tell the observer; its failure never reaches the client."""
+        arrived_at = self._wall_clock()
+        try:
+            observer(arrived_at, request)
+        except Exception:  # noqa: BLE001 - an observer's bug must not change what the exchange answers
+            log.exception("request observer failed on %s %s", request.method, request.path)
 
     def _route(self, method: str, path: str) -> tuple[_Route | None, tuple[str, ...]]:
         route = self._routes.get((method, path))

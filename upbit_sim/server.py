@@ -27,7 +27,7 @@ from upbit_sim.markets import MarketList
 from upbit_sim.quotation import Quotation
 from upbit_sim.ratelimit import RateLimiter
 from upbit_sim.replay import Replayer
-from upbit_sim.rest import RestApp, RestServer
+from upbit_sim.rest import RequestObserver, RestApp, RestServer
 from upbit_sim.tape import Tape
 from upbit_sim.venue import Venue
 from upbit_sim.ws import WsServer
@@ -40,9 +40,15 @@ _SEED_TRADES = 4  # one real KRW-BTC candle, expanded (market/candles.py)
 class SimServer:
     """A simulated Upbit on loopback (see the package docstring for the contract)."""
 
-    def __init__(self, config: SimConfig | None = None) -> None:
-        """Build the simulator; nothing listens until :meth:`start`."""
+    def __init__(self, config: SimConfig | None = None, *, on_request: RequestObserver | None = None) -> None:
+        """Build the simulator; nothing listens until :meth:`start`.
+
+        ``on_request``: told ``(arrived_at, request)`` for every REST request as it reaches the
+        pipeline, ``arrived_at`` being ``time.time()`` (wall time, whatever ``config.clock`` says,
+        so it compares with other processes' clocks); see :mod:`upbit_sim.rest`.
+        """
         self.config = config or SimConfig()
+        self._on_request = on_request
         clock = self.config.clock
         self.faults = Faults(time.monotonic)  # ws_stall is real time, like the WebSocket's idle timeout
         self.markets = MarketList.default([*self.config.markets, *_recorded_markets(self.config.recording)])
@@ -76,7 +82,7 @@ class SimServer:
         app = RestApp(
             quotation=Quotation(markets=self.markets, tape=self.tape, rules_at=self.config.rules_at),
             exchange=ExchangeApi(self.venue), auth=self._auth, limiter=self._limiter, faults=self.faults,
-            admin=AdminApi(lambda: self),
+            admin=AdminApi(lambda: self), on_request=self._on_request,
         )
         self._rest = RestServer(app, host=self.config.host, port=self.config.port)
         try:

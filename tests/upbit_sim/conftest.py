@@ -42,8 +42,9 @@ def make_sim(clock: FakeClock) -> Iterator[MakeSim]:
             "seed": False,
             "clock": clock,
         }
+        on_request = overrides.pop("on_request", None)  # a SimServer argument, not a setting
         settings.update(overrides)
-        sim = SimServer(SimConfig(**settings)).start()
+        sim = SimServer(SimConfig(**settings), on_request=on_request).start()
         started.append(sim)
         return sim
 
