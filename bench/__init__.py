@@ -11,8 +11,12 @@ asserted (performance is not a test).
 ``replay_throughput``      :mod:`bench.replay` — trades/s through Feed → Bar → Strategy → Paper
                            at ``--speed max``, vs a bare bar-aggregation loop and orjson decoding
 ``tick_to_intent_latency`` :mod:`bench.latency` — trade into the FeedActor → shadow order
-                           attempt committed by the execution node
-``memory_idle``            :mod:`bench.footprint` — RSS of root + nodes; CPU at 1× real time
+                           attempt committed by the execution node (paced candle replay)
+``tick_to_order_latency``  :mod:`bench.order_latency` — WebSocket frame printed by the simulated
+                           Upbit → its ``orders/test`` request arriving there, quiet and with a
+                           market-data burst in flight; floor: a bare client
+``memory_idle``            :mod:`bench.footprint` — RSS of root + nodes with 1 and 20 markets
+                           on the live feed; CPU at 1× real time over 20 markets
 ``recovery``               :mod:`bench.recovery` — SIGKILL a node → its actors process again;
                            floor: spawning a bare node process
 =========================  ====================================================================
