@@ -3,9 +3,12 @@
 Owns the ``market_1s`` writer connection. Each batch's closed bars and the feed offsets they
 cover are committed in one transaction (pipelined: one wait for the server per batch) before the
 bars are told to the strategy, so after any crash the feed resumes exactly after the last trade
-whose effect is stored (see ``market.bars``). On start it also re-emits the stored bars the paper
-stage has not processed yet (a crash can fall between the commit and the strategy's turn), so
-nothing is skipped; downstream stages ignore bars they have already seen, so nothing counts twice.
+whose effect is stored (see ``market.bars``). A large live batch goes in two: the bars its first
+``FIRST_CHUNK`` trades close are committed and passed on before the rest is aggregated, so a
+burst of market data that arrived behind a trade does not delay that trade's bar. On start it
+also re-emits the stored bars the paper stage has not processed yet (a crash can fall between
+the commit and the strategy's turn), so nothing is skipped; downstream stages ignore bars they
+have already seen, so nothing counts twice.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from persistence.errors import translated
 log = logging.getLogger(__name__)
 
 CATCH_UP_CHUNK = 2_000
+FIRST_CHUNK = 32  # live: the bars a batch's first trades close go out before the rest is aggregated
 
 
 class BarActor(NodeActor):
@@ -72,6 +76,12 @@ class BarActor(NodeActor):
 
     def handle(self, message: Any) -> None:
         if isinstance(message, TradesReceived):
+            if message.replay_time_ms is None and len(message.trades) > FIRST_CHUNK:
+                # A live batch is whatever the WebSocket had buffered: a bar closed by its first trades
+                # (a signal's, say) must not wait behind a burst of market data that arrived after it.
+                head = TradesReceived(trades=message.trades[:FIRST_CHUNK])
+                self._emit(self._add(head))
+                message = TradesReceived(trades=message.trades[FIRST_CHUNK:])
             self._emit(self._add(message))
         elif isinstance(message, ClockTicked):
             self._emit(self.agg.tick(message.now_ms))
