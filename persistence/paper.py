@@ -43,13 +43,24 @@ ON CONFLICT (market) DO UPDATE SET
 _TRADE = """
 INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, realized_pnl, reason, bar_ts, source,
                           intent, origin, fill_ts, signal_price, market_price, position_volume)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
+
+# The live case, one fill, waits for no id: the order it filled refers to it as the paper trade this session
+# inserted last (``currval`` of its sequence, in the same transaction), written as the id ``_JUST_INSERTED``.
+_JUST_INSERTED = -1
 
 _ORDER = """
 INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
                           amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+SELECT market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts, amount_krw, fraction,
+       once, exit_plan::jsonb, resolved_ts, note,
+       CASE WHEN trade = -1 THEN currval(pg_get_serial_sequence('paper_trades', 'id')) ELSE trade END
+FROM (VALUES (%s::text, %s::text, %s::text, %s::text, %s::text, %s::timestamptz, %s::integer, %s::numeric,
+              %s::timestamptz, %s::numeric, %s::numeric, %s::boolean, %s::text, %s::timestamptz, %s::text,
+              %s::bigint))
+    AS o (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts, amount_krw,
+          fraction, once, exit_plan, resolved_ts, note, trade)
 """
 
 # Several fills or orders (a replay's batch) go in one statement each, every column one array literal, rows
@@ -68,12 +79,14 @@ FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[],
 ORDER BY n
 RETURNING id
 """
+# (one fill: ``_TRADE``, and its order refers to it as ``_JUST_INSERTED``)
 
 _ORDERS = """
 INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
                           amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id)
 SELECT market, intent, origin, status, reason, to_timestamp(bar_ts), timeframe_s, signal_price, to_timestamp(decided_ts),
-       amount_krw, fraction, once, exit_plan::jsonb, to_timestamp(resolved_ts), note, paper_trade_id
+       amount_krw, fraction, once, exit_plan::jsonb, to_timestamp(resolved_ts), note,
+       CASE WHEN paper_trade_id = -1 THEN currval(pg_get_serial_sequence('paper_trades', 'id')) ELSE paper_trade_id END
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::integer[], %s::numeric[],
             %s::bigint[], %s::numeric[], %s::numeric[], %s::boolean[], %s::text[], %s::bigint[], %s::text[],
             %s::bigint[])
@@ -110,17 +123,18 @@ ON CONFLICT (market, ts) DO UPDATE SET
 """
 
 
-def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position]) -> list[int]:
-    """Record one ``apply`` (positions: those of ``changes.markets``); returns the new paper trade ids."""
+def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position]) -> None:
+    """Record one ``apply`` (positions: those of ``changes.markets``). In pipeline mode it waits for the
+    server only when several fills need their ids back (a replay's batch), never for one fill."""
     ids: list[int] = []
     trade_id: dict[int, int] = {}
     fills = changes.fills
-    if len(fills) == 1:  # the live case: one plain statement
+    if len(fills) == 1:  # the live case: one plain statement, its id taken in SQL by the order it filled
         f = fills[0]
         cur.execute(_TRADE, (f.market, f.side, f.price, f.volume, f.amount_krw, f.fee_krw, f.realized_pnl, f.reason,
                              _ts(f.bar_ts), f.source, f.intent, f.origin, _ts(f.fill_ts), f.signal_price,
                              f.market_price, f.position_volume))
-        ids.append(int(_one(cur)))
+        ids.append(_JUST_INSERTED)
     elif fills:
         cur.execute(_TRADES, (
             _texts([f.market for f in fills]), _texts([f.side for f in fills]), array_literal([f.price for f in fills]),
@@ -158,9 +172,8 @@ def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position
                              array_literal([m.realized_pnl for m in marks]),
                              array_literal([m.unrealized_pnl for m in marks]),
                              array_literal([m.fees_krw for m in marks]), array_literal([m.exposure_krw for m in marks])))
-    if ids:
+    if fills:
         cur.execute(f"NOTIFY {PAPER_TRADES}")
-    return ids
 
 
 def enqueue_fill_alerts(cur: psycopg.Cursor, texts: list[str]) -> None:
@@ -259,12 +272,6 @@ def plan_from_json(value: dict[str, Any] | None) -> ExitPlan | None:
     decimals = {"take_profit_bps", "stop_loss_bps", "trailing_stop_bps", "trailing_activation_bps",
                 "partial_take_profit_bps", "partial_fraction"}
     return ExitPlan(**{k: (Decimal(v) if k in decimals and v is not None else v) for k, v in value.items()})
-
-
-def _one(cur: psycopg.Cursor) -> Any:
-    row = cur.fetchone()
-    assert row is not None
-    return row[0]
 
 
 def _texts(values: list[str]) -> str:
