@@ -29,11 +29,8 @@ class TreeMemory:
     _next: float = 0.0
 
     def maybe_sample(self, every_s: float = 0.5) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + every_s
-        self.sample()
+        if _due(self, every_s):
+            self.sample()
 
     def sample(self) -> None:
         procs = procfs.tree(self.root)
@@ -64,10 +61,10 @@ class CpuTrace:
     _next: float = 0.0
 
     def maybe_sample(self, every_s: float = 0.5) -> None:
-        now = time.monotonic()
-        if now < self._next:
-            return
-        self._next = now + every_s
+        if _due(self, every_s):
+            self.sample()
+
+    def sample(self) -> None:
         system = procfs.cpu_by_pid(procfs.tree(self.root))
         pg = procfs.cpu_by_pid(procfs.tree(self.postmaster)) if self.postmaster is not None else {}
         if system:
@@ -82,6 +79,15 @@ class CpuTrace:
             return None
         (t0, sys0, pg0), (t1, sys1, pg1) = inside[0], inside[-1]
         return procfs.cpu_delta(sys0, sys1) / (t1 - t0), procfs.cpu_delta(pg0, pg1) / (t1 - t0)
+
+
+def _due(sampler: TreeMemory | CpuTrace, every_s: float) -> bool:
+    """Whether ``every_s`` has passed since ``sampler`` last sampled; if so, the next is ``every_s`` away."""
+    now = time.monotonic()
+    if now < sampler._next:
+        return False
+    sampler._next = now + every_s
+    return True
 
 
 def node_names(db_url: str) -> Names:

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal as D
-from typing import Any
 
 import psycopg
-import pykka
 
 from actors.bar import FIRST_CHUNK, BarActor
 from actors.messages import BarsClosed, Side, Trade, TradeSource, TradesReceived
 from actors.peers import Peers
 from supervisor.child import ChildContext
+from tests.actors.stand_in import StandIn, Told
 from tests.helpers import MS
 
 T0 = 1_780_000_000  # epoch seconds
-
-
-class Seen:
-    def __init__(self) -> None:
-        self.batches: list[tuple[tuple[str, int], ...]] = []
-        self.changed = threading.Condition()
-
-
-class Strategy(pykka.ThreadingActor):
-    """Stands in for the StrategyActor: keeps each BarsClosed as (market, ts) pairs, in order."""
-
-    def __init__(self, seen: Seen) -> None:
-        super().__init__()
-        self.seen = seen
-
-    def on_receive(self, message: Any) -> None:
-        if isinstance(message, BarsClosed):
-            with self.seen.changed:
-                self.seen.batches.append(tuple((b.market, b.ts) for b in message.bars))
-                self.seen.changed.notify_all()
 
 
 def _trade(market: str, second: int, price: int = 1_000) -> Trade:
@@ -45,8 +23,8 @@ def _trade(market: str, second: int, price: int = 1_000) -> Trade:
 
 def test_the_bar_a_batchs_first_trade_closes_goes_out_before_the_burst_behind_it(db_url: str,
                                                                                  db: psycopg.Connection) -> None:
-    seen = Seen()
-    strategy = Strategy.start(seen)
+    told = Told(BarsClosed)
+    strategy = StandIn.start(told)
     peers = Peers()
     peers.bind(lambda name: strategy if name == "strategy" else None)
     ctx = ChildContext(supervisor_name="test", child_id="bar", incarnation=1, exit_sink=lambda _r: None)
@@ -56,16 +34,16 @@ def test_the_bar_a_batchs_first_trade_closes_goes_out_before_the_burst_behind_it
         # the signal market's next trade closes its bar; 500 trades of 20 other markets arrived right behind it
         burst = [_trade(f"KRW-B{i % 20}", T0 + 1 + i // 100) for i in range(500)]  # 5 trades a market a second
         bar.tell(TradesReceived(trades=(_trade("KRW-SIG", T0 + 1), *burst)))
-        with seen.changed:
-            assert seen.changed.wait_for(lambda: len(seen.batches) >= 2, 10_000 * MS), seen.batches
-        first = seen.batches[0]
+        assert told.wait_for(lambda got: len(got) >= 2, 10_000 * MS), told.messages
+        batches = [tuple((b.market, b.ts) for b in m.bars) for m in told.messages]
+        first = batches[0]
         assert ("KRW-SIG", T0) in first
         # only what the first FIRST_CHUNK trades closed (bars of second T0), none of the burst's later bars
         assert all(ts == T0 for _m, ts in first) and len(first) <= FIRST_CHUNK
-        later = {pair for batch in seen.batches[1:] for pair in batch}
+        later = {pair for batch in batches[1:] for pair in batch}
         assert {(f"KRW-B{i}", T0 + s) for i in range(20) for s in (1, 4)} <= later
         # everything told on was stored first, and nothing twice
-        told = [pair for batch in seen.batches for pair in batch]
+        told = [pair for batch in batches for pair in batch]
         assert len(told) == len(set(told))
         stored = {(m, int(ts)) for m, ts in db.execute(
             "SELECT market, extract(epoch FROM ts)::bigint FROM market_1s").fetchall()}
