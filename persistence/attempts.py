@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from persistence import control
+from persistence import control, cursors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,16 +43,11 @@ class Attempt:
     error: str | None = None
 
 
-def intents_after(conn: psycopg.Connection, after_id: int, limit: int) -> list[Intent]:
-    """Paper trades with id > ``after_id``, oldest first."""
-    rows = conn.execute(_INTENTS_AFTER, (after_id, limit)).fetchall()
-    return [_intent(r) for r in rows]
-
-
 def intents_and_flags(conn: psycopg.Connection, after_id: int, limit: int) -> tuple[list[Intent], dict[str, Any]]:
-    """:func:`intents_after` and then the system flags, in one committed read transaction that waits for
-    the server once (pipelined: ``BEGIN``, both queries and ``COMMIT`` go out together). The flags
-    are read after the intents, so a switch set before an intent was committed is always seen."""
+    """Paper trades with id > ``after_id`` (oldest first, at most ``limit``) and then the system flags,
+    in one committed read transaction that waits for the server once (pipelined: ``BEGIN``, both
+    queries and ``COMMIT`` go out together). The flags are read after the intents, so a switch set
+    before an intent was committed is always seen."""
     with conn.pipeline():
         intents = conn.execute(_INTENTS_AFTER, (after_id, limit))
         flags = conn.execute(control.FLAGS)
@@ -101,8 +96,7 @@ _INSERT_ONE = ("INSERT INTO order_attempts (paper_trade_id, attempt, identifier,
                " blocked_reasons, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)")
 _INSERT_ADVANCING = (
     f"WITH attempt AS ({_INSERT_ONE} RETURNING id),"
-    " moved AS (INSERT INTO consumer_cursors (consumer, position) VALUES (%s, %s) ON CONFLICT (consumer) DO UPDATE"
-    " SET position = GREATEST(consumer_cursors.position, EXCLUDED.position), updated_at = now())"
+    f" moved AS ({cursors.ADVANCE})"
     " SELECT id FROM attempt")
 
 

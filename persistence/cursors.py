@@ -11,11 +11,12 @@ def get(conn: psycopg.Connection, consumer: str) -> int:
     return int(row[0]) if row else 0
 
 
+ADVANCE = ("INSERT INTO consumer_cursors (consumer, position) VALUES (%s, %s)"
+           " ON CONFLICT (consumer) DO UPDATE SET position = GREATEST(consumer_cursors.position, EXCLUDED.position),"
+           " updated_at = now()")
+"""Move ``consumer`` (first parameter) to ``position`` (second), never back."""
+
+
 def advance(cur: psycopg.Cursor, consumer: str, position: int) -> None:
     """Move the position forward (never back) inside the caller's transaction."""
-    cur.execute(
-        "INSERT INTO consumer_cursors (consumer, position) VALUES (%s, %s)"
-        " ON CONFLICT (consumer) DO UPDATE SET position = GREATEST(consumer_cursors.position, EXCLUDED.position),"
-        " updated_at = now()",
-        (consumer, position),
-    )
+    cur.execute(ADVANCE, (consumer, position))

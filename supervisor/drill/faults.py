@@ -187,38 +187,43 @@ def skip_reason(fault: Fault, *, orders: str, owns_database: bool) -> str | None
 
 # --- kinds -----------------------------------------------------------------------------------
 
-def _kill(fault: Fault, ctx: Context, result: FaultResult) -> None:
-    node = fault.target
+def _signal_node(ctx: Context, result: FaultResult, node: str, sig: signal.Signals) -> tuple[int, int] | None:
+    """Send ``sig`` to ``node``'s process if it is running: its (pid, incarnation), or None with the
+    fault marked skipped. ``result.injected_at`` is the moment just before the signal."""
     before = ctx.observer.node(node)
     if before is None or before[0] is None or before[1] != "running":
         result.status, result.reason = "skipped", f"node {node} was not running ({before})"
-        return
+        return None
     pid, _state, incarnation = before
-    affected = _active(ctx, [node])
     result.injected_at = now()
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except ProcessLookupError:
         result.status, result.reason = "skipped", f"node {node} (pid {pid}) was already gone"
+        return None
+    return pid, incarnation
+
+
+def _kill(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    node = fault.target
+    affected = _active(ctx, [node])
+    sent = _signal_node(ctx, result, node, signal.SIGKILL)
+    if sent is None:
         return
+    pid, incarnation = sent
     result.status, result.detail, result.affected = "injected", f"SIGKILL to node {node} (pid {pid})", affected
     _await_node_recovery(ctx, result, node, incarnation)
 
 
 def _hang(fault: Fault, ctx: Context, result: FaultResult) -> None:
     node = fault.target
-    before = ctx.observer.node(node)
-    if before is None or before[0] is None or before[1] != "running":
-        result.status, result.reason = "skipped", f"node {node} was not running ({before})"
-        return
-    pid, _state, incarnation = before
     affected = _active(ctx, [node])
-    result.injected_at = injected = now()
-    try:
-        os.kill(pid, signal.SIGSTOP)
-    except ProcessLookupError:
-        result.status, result.reason = "skipped", f"node {node} (pid {pid}) was already gone"
+    sent = _signal_node(ctx, result, node, signal.SIGSTOP)
+    if sent is None:
         return
+    pid, incarnation = sent
+    injected = result.injected_at
+    assert injected is not None
     result.status, result.affected = "injected", affected
     deadline = time.monotonic() + ctx.hang_bound_s
     while time.monotonic() < deadline and ctx.alive():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,21 +44,7 @@ class TelegramStub:
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> TelegramStub:
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                stub._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                stub._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="drill-telegram", daemon=True).start()
+        self._server = serve(self._handle, "drill-telegram")
         return self
 
     def stop(self) -> None:
@@ -93,18 +80,9 @@ class TelegramStub:
             return self._refused
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(req.path)
-        segments = parts.path.strip("/").split("/")
-        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        length = int(req.headers.get("Content-Length") or 0)
-        if length:
-            body = req.rfile.read(length)
-            if (req.headers.get("Content-Type") or "").startswith("application/json"):
-                params.update(json.loads(body))
-            else:
-                params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+        segments, params = read_call(req)
         if len(segments) != 2 or segments[0] != f"bot{self.token}":
-            _answer(req, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            answer(req, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
             return
         method = segments[1]
         with self._lock:
@@ -112,33 +90,72 @@ class TelegramStub:
             if down:
                 self._refused += 1
         if down:
-            _answer(req, 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+            answer(req, 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
         elif method == "sendMessage":
             self._send_message(req, params)
         elif method == "getUpdates":
             timeout = min(float(params.get("timeout", 0) or 0), MAX_POLL_S)
             self._closing.wait(timeout)  # a long poll that never has an update
-            _answer(req, 200, {"ok": True, "result": []})
+            answer(req, 200, {"ok": True, "result": []})
         elif method == "getMe":
-            _answer(req, 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "drill_bot"}})
+            answer(req, 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "drill_bot"}})
         elif method == "getChat":
-            _answer(req, 200, {"ok": True, "result": {"id": int(params.get("chat_id", CHAT_ID)), "type": "private"}})
+            answer(req, 200, {"ok": True, "result": {"id": int(params.get("chat_id", CHAT_ID)), "type": "private"}})
         else:
-            _answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
+            answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
 
     def _send_message(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
         text = str(params.get("text", ""))
         if "chat_id" not in params or not text:
-            _answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
+            answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
             return
         with self._lock:
             self._messages.append(Received(at=time.time(), text=text))
             message_id = len(self._messages)
-        _answer(req, 200, {"ok": True, "result": {"message_id": message_id, "chat": {"id": int(params["chat_id"])},
+        answer(req, 200, {"ok": True, "result": {"message_id": message_id, "chat": {"id": int(params["chat_id"])},
                                                   "date": int(time.time()), "text": text}})
 
 
-def _answer(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+# --- the Bot API's HTTP plumbing (the tests' fake Telegram server is built on it too) -----------
+
+
+def serve(handle: Callable[[BaseHTTPRequestHandler], None], name: str) -> ThreadingHTTPServer:
+    """An HTTP server on a free loopback port, serving in a daemon thread named ``name``, that hands
+    every GET and POST to ``handle``; stop it with ``shutdown()`` and ``server_close()``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            handle(self)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            handle(self)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
+    return server
+
+
+def read_call(req: BaseHTTPRequestHandler) -> tuple[list[str], dict[str, Any]]:
+    """The path's segments (``["bot<token>", "<method>"]``) and the call's parameters: the query
+    string's, then the body's (JSON or form-encoded), as the Bot API accepts either."""
+    parts = urlsplit(req.path)
+    params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    length = int(req.headers.get("Content-Length") or 0)
+    if length:
+        body = req.rfile.read(length)
+        if (req.headers.get("Content-Type") or "").startswith("application/json"):
+            params.update(json.loads(body))
+        else:
+            params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+    return parts.path.strip("/").split("/"), params
+
+
+def answer(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Answer with ``body`` as JSON (a client that already gave up gets nothing)."""
     data = json.dumps(body).encode()
     try:
         req.send_response(status)

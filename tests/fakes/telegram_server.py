@@ -12,14 +12,14 @@ Everything received is recorded for assertions.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from supervisor.drill.telegram_stub import answer, read_call, serve
 
 
 @dataclass
@@ -46,21 +46,7 @@ class FakeTelegram:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeTelegram:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                fake._handle(self)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                fake._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-telegram", daemon=True).start()
+        self._server = serve(self._handle, "fake-telegram")
         return self
 
     @property
@@ -95,18 +81,9 @@ class FakeTelegram:
 
     # --- protocol --------------------------------------------------------------------------
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
-        parts = urlsplit(req.path)
-        segments = parts.path.strip("/").split("/")
-        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        length = int(req.headers.get("Content-Length") or 0)
-        if length:
-            body = req.rfile.read(length)
-            if (req.headers.get("Content-Type") or "").startswith("application/json"):
-                params.update(json.loads(body))
-            else:
-                params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+        segments, params = read_call(req)
         if len(segments) != 2 or segments[0] != f"bot{self.token}":
-            self._answer(req, 401 if segments[0].startswith("bot") else 404,
+            answer(req, 401 if segments[0].startswith("bot") else 404,
                          {"ok": False, "error_code": 401, "description": "Unauthorized"})
             return
         method = segments[1]
@@ -119,21 +96,21 @@ class FakeTelegram:
                 delay = f.delay_s
             if f.down or f.fail_5xx > 0:
                 f.fail_5xx = max(0, f.fail_5xx - 1)
-                status, answer = 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+                status, refusal = 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
             elif f.rate_limit > 0 and method == "sendMessage":
                 f.rate_limit -= 1
-                status, answer = 429, {"ok": False, "error_code": 429,
-                                       "description": f"Too Many Requests: retry after {f.retry_after}",
-                                       "parameters": {"retry_after": f.retry_after}}
+                status, refusal = 429, {"ok": False, "error_code": 429,
+                                        "description": f"Too Many Requests: retry after {f.retry_after}",
+                                        "parameters": {"retry_after": f.retry_after}}
             else:
-                status, answer = 0, None
+                status, refusal = 0, None
         if delay:
             time.sleep(delay)  # simulating a slow server (this is the fake, not a test waiting)
-        if answer is not None:
-            self._answer(req, status, answer)
+        if refusal is not None:
+            answer(req, status, refusal)
             return
         if method == "getMe":
-            self._answer(req, 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "fake_bot"}})
+            answer(req, 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "fake_bot"}})
         elif method == "sendMessage":
             self._send_message(req, params)
         elif method == "getUpdates":
@@ -141,34 +118,34 @@ class FakeTelegram:
         elif method == "getChat":
             self._get_chat(req, params)
         else:
-            self._answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
+            answer(req, 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"})
 
     def _send_message(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
         text = str(params.get("text", ""))
         if "chat_id" not in params or not text:
-            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
+            answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"})
             return
         if len(text) > 4096:
-            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"})
+            answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"})
             return
         with self._lock:
             message = {"message_id": len(self.messages) + 1, "chat": {"id": int(params["chat_id"])}, "text": text,
                        "date": int(time.time())}
             self.messages.append(message)
             self._lock.notify_all()
-        self._answer(req, 200, {"ok": True, "result": message})
+        answer(req, 200, {"ok": True, "result": message})
 
     def _get_chat(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
         try:
             chat_id = int(params["chat_id"])
         except (KeyError, TypeError, ValueError):
-            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"})
+            answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat_id is empty"})
             return
         if self.chats is not None and chat_id not in self.chats:
-            self._answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
+            answer(req, 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
             return
         kind = "private" if chat_id > 0 else "supergroup"
-        self._answer(req, 200, {"ok": True, "result": {"id": chat_id, "type": kind, "title": f"chat {chat_id}"}})
+        answer(req, 200, {"ok": True, "result": {"id": chat_id, "type": kind, "title": f"chat {chat_id}"}})
 
     def _get_updates(self, req: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
         offset = int(params.get("offset", 0) or 0)
@@ -183,13 +160,4 @@ class FakeTelegram:
             while not self._updates and time.monotonic() < deadline:
                 self._lock.wait(deadline - time.monotonic())
             result = list(self._updates)
-        self._answer(req, 200, {"ok": True, "result": result})
-
-    @staticmethod
-    def _answer(req: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(data)))
-        req.end_headers()
-        req.wfile.write(data)
+        answer(req, 200, {"ok": True, "result": result})
