@@ -44,6 +44,7 @@ from supervisor.event_sink import EventSink
 from supervisor.events import EventSink as OnEvent
 from supervisor.exits import ExitReason
 from supervisor.process_child import EXIT_HUNG, NodeBoot, exit_with_parent
+from supervisor.signals import SignalRelay, dump_stacks_on
 from supervisor.spec import Backoff, ChildSpec, Strategy, SupervisorFlags
 from supervisor.status_reporter import StatusReporter
 
@@ -309,10 +310,12 @@ def node_main(boot: NodeBoot) -> None:
 
     configure_logging(payload.settings)
     exit_with_parent(boot)
+    dump_stacks_on()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the root decides
-    exit_node(run_node(boot, payload, stop))
+    with SignalRelay((signal.SIGTERM,), lambda _signum: stop.set()):
+        code = run_node(boot, payload, stop)
+    exit_node(code)
 
 
 def run_node(boot: NodeBoot, payload: NodePayload, stop: threading.Event) -> int:

@@ -18,6 +18,7 @@ from typing import TextIO
 from config import Settings
 from market.recorder import CaptureWriter, RecordingExists
 from market.upbit_ws import FeedConfigError, FeedError, UpbitTradeStream
+from supervisor.signals import SignalRelay
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,14 @@ def record(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     except (FeedConfigError, RecordingExists) as exc:
         print(f"error: {exc}", file=out)
         return EXIT_USAGE
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     timer = threading.Timer(args.duration or 0, stop.set)
     timer.daemon = True
     if args.duration is not None:
         timer.start()
     try:
-        print(f"recording {','.join(markets)} from {url} to {args.out} (Ctrl-C stops)", file=out, flush=True)
-        stream.run()
+        with SignalRelay((signal.SIGINT, signal.SIGTERM), lambda _signum: stop.set()):
+            print(f"recording {','.join(markets)} from {url} to {args.out} (Ctrl-C stops)", file=out, flush=True)
+            stream.run()
     except FeedError as exc:
         print(f"error: the feed failed: {exc}", file=out)
         return EXIT_FAILED
@@ -78,7 +79,5 @@ def record(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         stop.set()
         timer.cancel()
         writer.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     print(f"recorded {writer.frames} frames ({trades} trades) to {args.out}", file=out)
     return EXIT_OK

@@ -42,6 +42,7 @@ from supervisor.exits import ExitReason
 from supervisor.node import NodePayload, node_main
 from supervisor.commands import CommandHandler, Outcome
 from supervisor.process_child import ProcessHandle, process_child
+from supervisor.signals import SignalRelay, dump_stacks_on
 from supervisor.spec import Backoff, ChildSpec, Restart, Strategy, SupervisorFlags
 from supervisor.statusline import StatusLine
 
@@ -86,6 +87,7 @@ def resolve_database(settings: Settings) -> str:
 
 def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
     """Run until Ctrl-C, the end of the recording (``exit_at_end``) or a give-up; the exit code."""
+    dump_stacks_on()  # kill -USR1: what is every thread doing? (see supervisor.signals)
     db_url = resolve_database(settings)
     applied = migrate(db_url)
     if applied:
@@ -164,20 +166,19 @@ class _Root:
             self._heartbeat()
             alerts.enqueue(self.conn, kind="system", level="info",
                            text=f"system starting: {describe_mode(self.settings)}")
-        previous = {s: signal.signal(s, lambda *_: self.stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         status = StatusLine(out=self.out)
         dashboard = self._start_dashboard()
         try:
-            try:
-                self.sup.start()
-            except Exception as exc:  # noqa: BLE001 - reported, then a clean non-zero exit
-                log.error("the system failed to start: %s", exc)
-                return EXIT_FAILED
-            log.info("system running: %s", describe_mode(self.settings))
-            self._serve(status)
+            # until the nodes are being stopped: a second Ctrl-C then interrupts the stop itself
+            with SignalRelay((signal.SIGINT, signal.SIGTERM), lambda _signum: self.stop.set()):
+                try:
+                    self.sup.start()
+                except Exception as exc:  # noqa: BLE001 - reported, then a clean non-zero exit
+                    log.error("the system failed to start: %s", exc)
+                    return EXIT_FAILED
+                log.info("system running: %s", describe_mode(self.settings))
+                self._serve(status)
         finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
             if self.sup.state not in {SupervisorState.STOPPED, SupervisorState.GAVE_UP}:
                 self._alert_stopping()
                 log.info("stopping nodes in reverse start order")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from market.recording import CANDLES_KRW_BTC_1M, CAPTURE_2021_04_05, CAPTURE_2021_04_17, Recording
+from supervisor.signals import SignalRelay
 from upbit_sim.config import SimConfig
 from upbit_sim.faults import Faults, parse_fault
 
@@ -77,8 +78,7 @@ def sim_main(argv: Sequence[str] | None = None, out: TextIO | None = None, *, pr
         return EXIT_USAGE
 
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with SignalRelay((signal.SIGINT, signal.SIGTERM), lambda _signum: stop.set()):
         try:
             sim = SimServer(config).start()
         except OSError as exc:
@@ -93,9 +93,6 @@ def sim_main(argv: Sequence[str] | None = None, out: TextIO | None = None, *, pr
             stop.wait()
         finally:
             sim.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print("stopped", file=out, flush=True)
     return 0
 

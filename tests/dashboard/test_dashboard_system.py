@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import SecretFilter, load_settings
 from dashboard import DashboardServer
 from tests.dashboard.conftest import get, get_json
-from tests.e2e.system import BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import MS, eventually
 
 Start = Callable[..., DashboardServer]
@@ -93,7 +93,7 @@ def test_healthz_and_metrics_through_frozen_processes_and_an_orderly_stop(
         eventually(_health_is(dash, 200), timeout=10_000 * MS, interval=0.05, what="healthy again")
 
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) == 0, output(proc)
+    assert exit_code(proc, 60) == 0, output(proc)
     verdict = eventually(_health_is(dash, 503, "root stopped: "), timeout=5000 * MS)
     assert verdict["checks"]["system_lock"] is False
 

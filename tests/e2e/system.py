@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO / "data" / "upbit" / "krw-btc-1m-candles-2024-08-to-2025-08.csv.gz"  # read here without market/
@@ -73,6 +75,23 @@ class Runner:
 
 def output(proc: subprocess.Popen[bytes]) -> str:
     return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def exit_code(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """The system's exit code once it has exited; if it is still running after ``timeout`` s, the
+    test fails with the end of its log, which then holds every thread's stack of the root and its
+    nodes (``supervisor.signals.STACKS_SIGNAL`` to the process group)."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 5
+        while "most recent call first" not in output(proc) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pytest.fail(f"still running {timeout:g} s after it was told to stop; its log ends:\n{output(proc)[-20000:]}")
 
 
 # --- independent expectations, computed from the raw files without the product's code ---------

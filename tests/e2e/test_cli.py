@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, expected_candle_bars,
+from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, expected_candle_bars,
                               output)
 from tests.helpers import eventually
 
@@ -42,7 +42,7 @@ def test_ctl_status_shows_the_running_tree_and_says_when_nothing_runs(runner: Ru
     assert "running" in shown.stdout and "MAILBOX" in shown.stdout
 
     proc.send_signal(signal.SIGINT)  # Ctrl-C: orderly stop in reverse start order
-    assert proc.wait(60) == 0, output(proc)
+    assert exit_code(proc, 60) == 0, output(proc)
     log = output(proc)
     assert log.index("exited market#1") < log.index("exited execution#1") < log.index("exited ops#1")
     after = runner.run(["ctl", "status"], env, timeout=60)
@@ -190,4 +190,4 @@ def test_watchdog_sees_a_frozen_root_as_hung(runner: Runner, db_url: str) -> Non
     finally:
         proc.send_signal(signal.SIGCONT)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) == 0, output(proc)
+    assert exit_code(proc, 60) == 0, output(proc)

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 
 
@@ -82,7 +82,7 @@ def test_control_commands_are_carried_out_acknowledged_and_audited(runner: Runne
                                         " AND side = 'bid'", (after,)).fetchone()[0], timeout=60, interval=0.05,
                    what="an entry committed after the kill switch")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, output(proc)
+        assert exit_code(proc, 60) == 0, output(proc)
 
         blocked = dict(conn.execute("SELECT blocked_reasons::text, count(*) FROM order_attempts"
                                     " WHERE status = 'blocked' GROUP BY 1").fetchall())

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.e2e.system import SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 
 
@@ -41,7 +41,7 @@ def test_the_system_serves_its_dashboard_health_and_metrics(runner: Runner, db_u
     assert "# TYPE" in metrics
     assert requests.get(url, timeout=5).status_code == 200
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(60) == 0, output(proc)
+    assert exit_code(proc, 60) == 0, output(proc)
 
 
 def test_a_taken_dashboard_port_is_an_alert_not_a_stop(runner: Runner, db_url: str) -> None:

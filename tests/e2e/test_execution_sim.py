@@ -20,7 +20,7 @@ import pytest
 
 from config import LIVE_CONFIRM_PHRASE
 from market.recording import Recording
-from tests.e2e.system import BUSY_STRATEGY, CANDLES, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import BUSY_STRATEGY, CANDLES, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 
@@ -92,7 +92,7 @@ def test_live_orders_survive_kills_drops_and_listing_lag_exactly_once(runner: Ru
                    and _one(conn, "SELECT count(*) FROM order_attempts WHERE status <> 'blocked'") >= 20,
                    timeout=120, interval=0.1, what="live orders flowing")
         sim.faults.drop_after_accept(4, path="/v1/orders", method="POST")  # placed, and the answer lost
-        assert proc.wait(280) == 0, output(proc)[-5000:]
+        assert exit_code(proc, 280) == 0, output(proc)[-5000:]
 
         attempts = conn.execute("SELECT paper_trade_id, attempt, identifier, status, uuid, executed_volume,"
                                 " paid_fee FROM order_attempts").fetchall()

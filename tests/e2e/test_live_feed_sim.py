@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from market.recording import CAPTURE_2021_04_05, Recording
-from tests.e2e.system import Runner, base_env, expected_capture_bars, output
+from tests.e2e.system import Runner, base_env, exit_code, expected_capture_bars, output
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 
@@ -84,7 +84,7 @@ def test_drops_and_stalls_are_backfilled_and_the_bars_stay_exact(runner: Runner,
         assert backfilled > 0, "trades printed while disconnected came back over REST"
         assert incarnation == 1, "bad frames never crash the feed"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, output(proc)
+        assert exit_code(proc, 60) == 0, output(proc)
 
 
 def test_a_gap_the_backfill_cannot_reach_marks_its_bars_incomplete(runner: Runner, db_url: str) -> None:
@@ -125,4 +125,4 @@ def test_a_gap_the_backfill_cannot_reach_marks_its_bars_incomplete(runner: Runne
         assert wrong <= incomplete | {k for k in wrong if k not in stored}, "every wrong bar is marked or absent"
         assert {m for m, _s in incomplete} <= {gap[0]} | {m for m, _s in wrong}
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, output(proc)
+        assert exit_code(proc, 60) == 0, output(proc)

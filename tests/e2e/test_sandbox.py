@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, expected_candle_bars,
+from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, expected_candle_bars,
                               expected_capture_bars, output)
 from tests.helpers import eventually
 
@@ -94,7 +94,7 @@ def test_node_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(runner:
         eventually(lambda: conn.execute(
             "SELECT 1 FROM supervisor_events WHERE supervisor = 'root' AND kind = 'started' AND child_id = %s"
             " AND incarnation = 2", (node,)).fetchone(), timeout=30, interval=0.05, what=f"{node} restarted")
-        assert proc.wait(120) == 0, output(proc)
+        assert exit_code(proc, 120) == 0, output(proc)
         exits = conn.execute("SELECT reason FROM supervisor_events WHERE supervisor = 'root' AND kind = 'exited'"
                              " AND child_id = %s AND incarnation = 1", (node,)).fetchall()
         assert exits == [("killed(SIGKILL)",)]
@@ -130,7 +130,7 @@ def test_same_slice_same_paper_results_with_or_without_a_kill(runner: Runner, db
             return row[0] if row else None
 
         os.kill(eventually(market_pid, timeout=60, interval=0.05, what="market node mid-run"), signal.SIGKILL)
-        assert proc.wait(120) == 0, output(proc)
+        assert exit_code(proc, 120) == 0, output(proc)
         again = conn.execute("SELECT market, side, price, volume, realized_pnl, bar_ts FROM paper_trades"
                              " ORDER BY id").fetchall()
     assert again == reference
@@ -160,4 +160,4 @@ def test_live_feed_seam_against_a_loopback_upbit(runner: Runner, db_url: str) ->
         assert {src for *_x, src in rows} == {"live"}
         assert server.accepted >= 2, "the client reconnected after the fake dropped it"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0, output(proc)
+        assert exit_code(proc, 60) == 0, output(proc)

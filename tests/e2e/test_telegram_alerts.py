@@ -13,7 +13,7 @@ import pytest
 
 from notify.compose import line
 from persistence.alerts import Alert
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, Runner, base_env, output
+from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, Runner, base_env, exit_code, output
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import eventually
 
@@ -48,7 +48,7 @@ def test_outage_and_notifier_kill_lose_nothing_and_send_nothing_twice(runner: Ru
                                             " kind = 'started' AND child_id = 'ops' AND incarnation = 2").fetchone(),
                        timeout=30, interval=0.05, what="ops node restarted")
             fake.faults.down = False  # Telegram is back
-            assert proc.wait(120) == 0, output(proc)
+            assert exit_code(proc, 120) == 0, output(proc)
             rows = conn.execute("SELECT id, created_at, kind, level, text, attempts, channel, sent_at FROM alerts"
                                 " ORDER BY id").fetchall()
     assert rows and all(r[7] is not None and r[6] == "telegram" for r in rows)

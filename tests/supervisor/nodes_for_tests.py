@@ -16,17 +16,18 @@ from supervisor.actor_child import actor_child, current_ref
 from supervisor.child import ChildContext
 from supervisor.node import EXIT_START_FAILED, NodeChannel, NodeRuntime, exit_node
 from supervisor.process_child import NodeBoot, exit_with_parent
+from supervisor.signals import SignalRelay
 from supervisor.spec import ChildSpec, SupervisorFlags
 
 
 def steady_node(boot: NodeBoot) -> None:
     """Reports ready, then serves until SIGTERM (exit 0) or the root disappears."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     exit_with_parent(boot)
-    boot.channel.send(("ready", os.getpid()))
-    boot.channel.send(("hello", boot.incarnation))
-    stop.wait()
+    with SignalRelay((signal.SIGTERM,), lambda _signum: stop.set()):
+        boot.channel.send(("ready", os.getpid()))
+        boot.channel.send(("hello", boot.incarnation))
+        stop.wait()
     sys.exit(0)
 
 
@@ -111,7 +112,7 @@ def watched_node(boot: NodeBoot) -> None:
     cfg: dict[str, Any] = boot.payload
     exit_with_parent(boot)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    SignalRelay((signal.SIGTERM,), lambda _signum: stop.set()).__enter__()  # for the process's life
     channel = NodeChannel(boot)
     spec = ChildSpec(id="sleeper", shutdown=0.5, hang_timeout_s=cfg["hang_timeout_s"],
                      start=actor_child(Sleeper, channel=channel, node_incarnation=boot.incarnation, mode=cfg["mode"],

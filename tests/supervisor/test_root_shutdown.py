@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 from tests.supervisor.test_process_child import _alive
 
@@ -43,7 +43,7 @@ def test_sigterm_stops_every_node_in_reverse_start_order_within_the_deadline(run
 
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, output(proc)
+        assert exit_code(proc, 60) == 0, output(proc)
         took = time.monotonic() - began
         reasons = dict(conn.execute("SELECT child_id, reason FROM supervisor_events WHERE supervisor = 'root'"
                                     " AND kind = 'exited'").fetchall())
