@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 
-from actors.messages import Wake
 from actors.woken import WokenActor
 from config import PaperProfile, RiskSettings, TradeMode
 from exchange.rest import BREAKER_GROUPS
@@ -72,7 +71,7 @@ class ExecutionActor(WokenActor):
         finally:
             self._report()
         if more:
-            self.actor_ref.tell(Wake(channel="more"))
+            self.wake_again()
 
     def _report(self) -> None:
         assert self.engine is not None

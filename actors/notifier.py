@@ -21,7 +21,6 @@ from typing import Any
 
 import psycopg
 
-from actors.messages import Wake
 from actors.woken import WokenActor
 from notify.compose import compose
 from notify.telegram import (TelegramBreakerOpen, TelegramClient, TelegramRateLimited, TelegramRejected,
@@ -99,7 +98,7 @@ class NotifierActor(WokenActor):
 
     def _again(self, more: bool) -> None:
         if more:
-            self.actor_ref.tell(Wake(channel="more"))  # behind any stop request already queued
+            self.wake_again()  # behind any stop request already queued
 
     def _log_new(self, batch: list[alerts.Alert]) -> None:
         for alert in batch:

@@ -35,6 +35,7 @@ class Waker:
         self._interval = interval_s
         self._stop = threading.Event()
         self._pending = threading.Event()
+        self._lock = threading.Lock()  # the actor's own wake_again races this thread's wakes
         self._thread = threading.Thread(target=self._run, name=f"waker-{name}", daemon=True)
 
     def start(self) -> None:
@@ -49,10 +50,17 @@ class Waker:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=LISTEN_SLICE_S + 5)
 
-    def _wake(self, channel: str) -> bool:
-        if self._pending.is_set():
-            return True
-        self._pending.set()
+    def wake(self, channel: str) -> bool:
+        """Send a ``Wake`` unless one is already waiting in the mailbox; False if the actor is gone.
+
+        The actor asks for its own next drain through here too (``WokenActor.wake_again``): a
+        busy actor then has at most one ``Wake`` waiting, whoever asked, and a stop request
+        queued behind it is handled after one more drain, not after a backlog of them.
+        """
+        with self._lock:
+            if self._pending.is_set():
+                return True
+            self._pending.set()
         try:
             self._target.tell(Wake(channel=channel))
         except pykka.ActorDeadError:
@@ -66,7 +74,7 @@ class Waker:
                     with translated():
                         for channel in self._channels:
                             conn.execute(f"LISTEN {channel}")
-                    self._wake("")  # whatever arrived while nobody listened
+                    self.wake("")  # whatever arrived while nobody listened
                     next_poll = time.monotonic() + self._interval
                     while not self._stop.is_set():
                         got = None
@@ -76,7 +84,7 @@ class Waker:
                         if got is None and time.monotonic() < next_poll:
                             continue
                         next_poll = time.monotonic() + self._interval
-                        if not self._wake(got or ""):
+                        if not self.wake(got or ""):
                             return  # the actor is gone; so is this thread's purpose
             except (DatabaseError, psycopg.Error) as exc:
                 log.warning("%s lost its database connection (%s); retrying", self._thread.name, exc)

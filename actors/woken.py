@@ -3,7 +3,8 @@
 Subclasses name their LISTEN channels and implement ``drain()`` — read whatever is new, act, and
 commit. ``drain`` runs on every ``Wake``: sent by the ``Waker`` thread on NOTIFY, every
 ``poll_s`` anyway, and once right after start (so rows written while the actor was down are
-picked up at once).
+picked up at once). A drain that leaves work behind asks for the next one with
+``wake_again``, coalesced with the waker's, so a busy actor's mailbox never fills with wakes.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class WokenActor(NodeActor):
     def drain(self, conn: psycopg.Connection) -> None:
         """Process everything new in the table."""
         raise NotImplementedError
+
+    def wake_again(self) -> None:
+        """Drain once more soon: one ``Wake`` behind whatever is queued (a stop request included),
+        never a second one while one is waiting (see ``Waker.wake``)."""
+        if self.waker is not None:
+            self.waker.wake("more")
+        else:  # not set up (yet): nothing to coalesce with
+            self.actor_ref.tell(Wake(channel="more"))
 
     def handle(self, message: Any) -> None:
         if isinstance(message, Wake):
