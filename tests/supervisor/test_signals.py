@@ -101,13 +101,19 @@ def test_the_stacks_signal_writes_every_threads_stack_and_the_process_goes_on(tm
                                 stdout=subprocess.PIPE, stderr=sink)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        proc.send_signal(STACKS_SIGNAL)
         deadline = time.monotonic() + 10
-        while err.read_text().count("most recent call first") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        dump = err.read_text()
-        assert dump.count("most recent call first") >= 2, dump  # the main thread and the parked one
-        assert "line 6 in <module>" in dump and " in wait" in dump  # where each of them is
+        dumps = 0
+        while True:  # until a dump has caught the parked thread inside its wait (it may still be starting)
+            proc.send_signal(STACKS_SIGNAL)
+            dumps += 1
+            while err.read_text().count("Current thread") < dumps and time.monotonic() < deadline:
+                time.sleep(0.05)
+            dump = err.read_text()
+            if " in wait" in dump or time.monotonic() > deadline:
+                break
+        assert dump.count("Current thread") == dumps, dump  # one dump per signal
+        assert dump.count("most recent call first") >= 2 * dumps, dump  # the main thread and the parked one
+        assert "in <module>" in dump and " in wait" in dump  # where each of them is
         assert proc.poll() is None  # a dump, not a death
         proc.communicate(b"\n", timeout=10)
         assert proc.returncode == 0
