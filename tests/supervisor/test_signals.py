@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from supervisor.signals import STACKS_SIGNAL, SignalRelay
+from tests.helpers import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,9 +67,7 @@ def test_a_failing_callback_is_logged_and_later_signals_still_arrive(caplog) -> 
 
     with SignalRelay([signal.SIGUSR1], on_signal):
         os.kill(os.getpid(), signal.SIGUSR1)
-        deadline = time.monotonic() + 5
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: calls, timeout=5, interval=0.01, what="the first, failing, call")
         os.kill(os.getpid(), signal.SIGUSR1)
         assert second.wait(5)
     assert "handling signal SIGUSR1 failed" in caplog.text
@@ -101,16 +100,19 @@ def test_the_stacks_signal_writes_every_threads_stack_and_the_process_goes_on(tm
                                 stdout=subprocess.PIPE, stderr=sink)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        deadline = time.monotonic() + 10
         dumps = 0
-        while True:  # until a dump has caught the parked thread inside its wait (it may still be starting)
+
+        def caught_parked() -> bool:
+            nonlocal dumps
             proc.send_signal(STACKS_SIGNAL)
             dumps += 1
-            while err.read_text().count("Current thread") < dumps and time.monotonic() < deadline:
-                time.sleep(0.05)
-            dump = err.read_text()
-            if " in wait" in dump or time.monotonic() > deadline:
-                break
+            eventually(lambda: err.read_text().count("Current thread") >= dumps, timeout=10, interval=0.05,
+                       what="the dump this signal asked for")
+            return " in wait" in err.read_text()
+
+        # signal again until a dump has caught the parked thread inside its wait (it may still be starting)
+        eventually(caught_parked, timeout=10, interval=0.05, what="a dump showing the parked thread")
+        dump = err.read_text()
         assert dump.count("Current thread") == dumps, dump  # one dump per signal
         assert dump.count("most recent call first") >= 2 * dumps, dump  # the main thread and the parked one
         assert "in <module>" in dump and " in wait" in dump  # where each of them is
