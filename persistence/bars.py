@@ -154,20 +154,36 @@ def pipelined_transaction(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
     them, and the block waits for the server once, at the end (or where a result is fetched).
 
     The connection must not be in autocommit mode and must be idle (no transaction open). On an
-    exception the transaction is rolled back.
+    exception the transaction is rolled back and the connection is idle again, ready for the next
+    block; if even the rollback fails (the connection is broken), the connection is closed, so that
+    its owner sees a closed connection and replaces it instead of reusing a half-aborted one.
+
+    The rollback runs after pipeline mode has ended, never inside it: when the server's error reaches
+    the client before the block's last statement was issued, psycopg 3.3 marks the pipeline aborted
+    and a ``ROLLBACK`` sent through it fails with "pipeline aborted" (3.2 happened to sync first),
+    which would leave the transaction open in the failed state.
     """
     if conn.autocommit or conn.info.transaction_status != TransactionStatus.IDLE:
         raise RuntimeError("pipelined_transaction needs an idle connection that is not in autocommit mode")
-    with conn.pipeline(), conn.cursor() as cur:
-        try:
+    try:
+        with conn.pipeline(), conn.cursor() as cur:
             yield cur
             conn.commit()
-        except BaseException:
-            try:
-                conn.rollback()
-            except psycopg.Error as exc:  # a broken connection: the error being raised says more
-                log.warning("rollback after a failed pipelined transaction failed too: %s", exc)
-            raise
+    except BaseException:
+        _roll_back_after_pipeline(conn)
+        raise
+
+
+def _roll_back_after_pipeline(conn: psycopg.Connection) -> None:
+    """Bring a connection whose pipelined transaction failed back to idle, or close it."""
+    if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
+        return
+    try:
+        conn.rollback()
+    except psycopg.Error as exc:  # a broken connection: the error being raised says more
+        log.warning("rollback after a failed pipelined transaction failed too (%s); closing the connection", exc)
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        conn.close()
 
 
 def load_offsets(conn: psycopg.Connection, feed: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -80,9 +80,30 @@ def test_a_pipelined_transaction_commits_once_and_rolls_back_on_errors(db_url: s
         with pytest.raises(ZeroDivisionError), pipelined_transaction(conn) as cur:
             bars_repo.save_bars(cur, [replace(bar, ts=T0 + 2)], "replay:test", {"KRW-BTC": 2})
             _ = 1 / 0
+        with pytest.raises(psycopg.errors.CheckViolation), pipelined_transaction(conn) as cur:
+            bars_repo.save_bars(cur, [replace(bar, ts=T0 + 3)], "replay:test", {"KRW-BTC": 3})
+            cur.execute("INSERT INTO market_1s (market, ts, open, high, low, close, volume, trade_count, source)"
+                        " VALUES ('KRW-BTC', now(), 1, 1, 2, 1, 1, 1, 'x')")
+            cur.execute("SELECT 1")
+            cur.fetchone()  # waits for the server: the error arrives inside the block, the pipeline is aborted
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert db.execute("SELECT count(*), max(applied_offset) FROM market_1s, feed_offsets").fetchone() == (1, 0)
+        with pipelined_transaction(conn) as cur:  # and the connection is usable again
+            bars_repo.save_bars(cur, [replace(bar, ts=T0 + 4)], "replay:test", {"KRW-BTC": 4})
+        assert db.execute("SELECT count(*), max(applied_offset) FROM market_1s, feed_offsets").fetchone() == (2, 4)
 
         conn.execute("SELECT 1")  # a transaction is open now
         with pytest.raises(RuntimeError, match="idle connection"), pipelined_transaction(conn):
             pass
+
+
+def test_a_pipelined_transaction_on_a_broken_connection_closes_it(db_url: str, db: psycopg.Connection) -> None:
+    """When the rollback cannot run either, the connection is closed, so its owner replaces it."""
+    with psycopg.connect(db_url) as conn:
+        pid = conn.info.backend_pid
+        with pytest.raises(psycopg.OperationalError), pipelined_transaction(conn) as cur:
+            cur.execute("SELECT 1")
+            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            cur.execute("SELECT pg_sleep(0)")
+            cur.fetchone()
+        assert conn.closed
