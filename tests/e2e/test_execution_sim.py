@@ -198,5 +198,15 @@ def test_mode_requested_at_run_time_is_applied_only_as_far_as_the_guards_agree(r
         assert {"mode_requested", "mode_changed"} <= kinds
         texts = [r[0] for r in conn.execute("SELECT text FROM alerts WHERE kind = 'mode'")]
         assert any("live requested, running shadow" in t for t in texts), texts
-        status = runner.run(["ctl", "status"], env, timeout=60).stdout
-        assert "requested live (set by ctl/Telegram); effective shadow, downgraded: " in status, status
+        # the node reports its mode to the status table on its own beat: wait for the report, not one reading
+        wanted = "requested live (set by ctl/Telegram); effective shadow, downgraded: "
+        statuses: list[str] = []
+
+        def status_shows_the_downgrade() -> bool:
+            statuses.append(runner.run(["ctl", "status"], env, timeout=60).stdout)
+            return wanted in statuses[-1]
+
+        try:
+            eventually(status_shows_the_downgrade, timeout=30, interval=0.5, what="ctl status shows the downgrade")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast status:\n{statuses[-1]}") from None
