@@ -114,34 +114,64 @@ def _number_text(raw: str, allowed: str) -> str:
     return raw
 
 
+MAX_SECONDS = 10_000_000
+"""The longest duration a setting may give, in seconds (about 116 days): long enough for any
+interval, short enough for every timer and ``threading`` wait (``threading.TIMEOUT_MAX``)."""
+
+MAX_COUNT = 1_000_000
+"""The largest whole-number setting (restarts, positions, answers): anything above is a typo."""
+
+MAX_DECIMAL = Decimal(10) ** 15
+"""The ceiling of a decimal setting whose own maximum is not given (see :func:`decimal_in_range`)."""
+
+MAX_DECIMAL_PLACES = 18
+"""A decimal setting has at most this many places after the point (``1E-400000`` is not a fee)."""
+
+
 def positive_float(raw: str) -> float:
-    """A finite float strictly greater than zero (``5``, ``0.25``, ``1e3``)."""
-    allowed = "a number > 0 (e.g. 5 or 0.5)"
+    """A duration in seconds: a finite float ``> 0`` and ``<= MAX_SECONDS`` (``5``, ``0.25``, ``1e3``).
+
+    ``nan``, ``inf`` and ``1e400`` (which a float reads as infinity) are refused, each with a
+    message that says so.
+    """
+    allowed = f"a number of seconds > 0 and <= {MAX_SECONDS} (e.g. 5 or 0.5)"
     value = float(_number_text(raw, allowed))
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        msg = f"too large to be a number of seconds (not finite); allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if value <= 0:
         msg = f"must be > 0; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if value > MAX_SECONDS:
+        msg = f"too large; allowed: {allowed}"
         raise InvalidValueError(msg)
     return value
 
 
 def non_negative_int(raw: str) -> int:
-    """A whole number ``>= 0`` written in plain digits."""
-    allowed = "a whole number >= 0 (e.g. 3)"
+    """A whole number ``>= 0`` and ``<= MAX_COUNT`` written in plain ASCII digits."""
+    allowed = f"a whole number from 0 to {MAX_COUNT} (e.g. 3)"
     if not _INTEGER.fullmatch(raw):
         msg = f"not a whole number; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if len(raw.lstrip("+-0")) > len(str(MAX_COUNT)):  # before int(): 5,000 digits would not even parse
+        msg = f"too large; allowed: {allowed}"
         raise InvalidValueError(msg)
     value = int(raw)
     if value < 0:
         msg = f"must be >= 0; allowed: {allowed}"
         raise InvalidValueError(msg)
+    if value > MAX_COUNT:
+        msg = f"too large; allowed: {allowed}"
+        raise InvalidValueError(msg)
     return value
 
 
 def positive_int(raw: str) -> int:
-    """A whole number ``>= 1`` written in plain digits."""
+    """A whole number ``>= 1`` and ``<= MAX_COUNT`` written in plain digits."""
     value = non_negative_int(raw)
     if value < 1:
-        msg = "must be >= 1; allowed: a whole number >= 1 (e.g. 3)"
+        msg = f"must be >= 1; allowed: a whole number from 1 to {MAX_COUNT} (e.g. 3)"
         raise InvalidValueError(msg)
     return value
 
@@ -161,18 +191,38 @@ def boolean(raw: str) -> bool:
     raise InvalidValueError(msg)
 
 
-def signed_int(raw: str) -> int:
-    """A whole number, possibly negative (Telegram group chat ids are negative)."""
+_CHAT_ID_LIMIT = 2**53  # Telegram: "at most 52 significant bits", so a double holds it exactly
+
+
+def chat_id(raw: str) -> int:
+    """A Telegram chat id: a non-zero whole number, negative for groups (``-1001234567890``)."""
+    allowed = "a Telegram chat id such as 123456789 or -1001234567890"
     if not _INTEGER.fullmatch(raw):
-        msg = "not a whole number; allowed: a Telegram chat id such as 123456789 or -1001234567890"
+        msg = f"not a whole number; allowed: {allowed}"
         raise InvalidValueError(msg)
-    return int(raw)
+    if len(raw.lstrip("+-0")) > len(str(_CHAT_ID_LIMIT)):
+        msg = f"too large to be a chat id; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    value = int(raw)
+    if value == 0:
+        msg = f"0 is no chat (Telegram chat ids are never 0); allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if abs(value) >= _CHAT_ID_LIMIT:
+        msg = f"too large to be a chat id; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return value
 
 
 def decimal_in_range(
     minimum: Decimal, maximum: Decimal | None, allowed: str
 ) -> Callable[[str], Decimal]:
-    """A parser for a finite ``Decimal`` with ``minimum <= value (<= maximum)``."""
+    """A parser for a finite ``Decimal`` with ``minimum <= value <= maximum``.
+
+    ``maximum=None`` means :data:`MAX_DECIMAL`: no decimal setting is unbounded, since an absurd
+    but finite value such as ``1e400`` fails later, far from the setting, when it is quantized or
+    stored. At most :data:`MAX_DECIMAL_PLACES` places after the point.
+    """
+    ceiling = MAX_DECIMAL if maximum is None else maximum
 
     def parse(raw: str) -> Decimal:
         try:
@@ -180,8 +230,14 @@ def decimal_in_range(
         except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
             msg = f"not a number; allowed: {allowed}"
             raise InvalidValueError(msg) from exc
-        if value < minimum or (maximum is not None and value > maximum):
-            msg = f"out of range; allowed: {allowed}"
+        if value > ceiling:
+            msg = f"out of range (more than {ceiling:,f}); allowed: {allowed}"
+            raise InvalidValueError(msg)
+        if value < minimum:
+            msg = f"out of range (less than {minimum:,f}); allowed: {allowed}"
+            raise InvalidValueError(msg)
+        if value and value.normalize().as_tuple().exponent < -MAX_DECIMAL_PLACES:  # type: ignore[operator]
+            msg = f"more than {MAX_DECIMAL_PLACES} decimal places; allowed: {allowed}"
             raise InvalidValueError(msg)
         return value
 
@@ -246,17 +302,25 @@ def utc_timestamp(raw: str) -> datetime:
     return value.astimezone(UTC)
 
 
+MAX_SPEED = 1_000_000
+"""The fastest finite replay speed; ``max`` is the way to say "as fast as possible"."""
+
+
 def replay_speed(raw: str) -> float | None:
     """``max`` (as fast as possible, returned as ``None``) or a speed-up factor > 0."""
     if raw.lower() == "max":
         return None
-    allowed = "a speed-up factor > 0 (1 = real time, 60 = a minute per second) or 'max'"
+    allowed = (f"a speed-up factor > 0 and <= {MAX_SPEED} (1 = real time, 60 = a minute per second)"
+               " or 'max' (as fast as possible)")
     if not _NUMBER.fullmatch(raw):
         msg = f"not a number or 'max'; allowed: {allowed}"
         raise InvalidValueError(msg)
     value = float(raw)
-    if not math.isfinite(value) or value <= 0:
+    if value <= 0:
         msg = f"must be > 0; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if not math.isfinite(value) or value > MAX_SPEED:
+        msg = f"too large; allowed: {allowed}"
         raise InvalidValueError(msg)
     return value
 
@@ -312,6 +376,40 @@ def host(raw: str) -> str:
             raise InvalidValueError("not an address; allowed: an IP address such as 127.0.0.1, or a host name") \
                 from None
     return raw
+
+
+def is_loopback_host(name: str) -> bool:
+    """True when ``name`` is this machine's loopback: ``localhost``, a 127.0.0.0/8 or ``::1`` literal.
+
+    Exact names and parsed IP literals only (``[::1]`` brackets allowed): ``127.attacker.example``
+    is a host name like any other, not a loopback address.
+    """
+    text = name.strip().lower()
+    if text == "localhost":
+        return True
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+DASHBOARD_TOKEN_MIN_CHARS = 16
+_DASHBOARD_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: fits a header, a cookie, a URL
+
+
+def dashboard_token(raw: str) -> Secret:
+    """The dashboard's access token: at least 16 printable ASCII characters, no whitespace."""
+    allowed = (f"at least {DASHBOARD_TOKEN_MIN_CHARS} printable ASCII characters without spaces, e.g. the output"
+               " of: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    if not _DASHBOARD_TOKEN.fullmatch(raw):
+        msg = f"has a space or a non-ASCII character; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    if len(raw) < DASHBOARD_TOKEN_MIN_CHARS:
+        msg = f"too short to resist guessing; allowed: {allowed}"
+        raise InvalidValueError(msg)
+    return Secret(raw)
 
 
 def _url(raw: str, schemes: set[str], kind: str, example: str) -> str:

@@ -52,6 +52,17 @@ UPBIT_MIN_ORDER_KRW = Decimal(5000)
 
 MAX_FEE_RATE = Decimal("0.01")
 
+MAX_KRW = Decimal(10) ** 12
+"""The ceiling of every KRW amount setting (orders, capital, loss limit, tolerance): one trillion KRW.
+
+Far above any real order, yet small enough that sums, products and 8-decimal quantizing stay
+exact in a 28-digit decimal context and fit every ``numeric`` column; ``1e400`` is refused."""
+
+_KRW_CAP = f"{MAX_KRW:,f}"
+_SHOWN_CHARS = 60  # a bad value is echoed in its error up to this long
+_MAX_SECONDS = Decimal(parsing.MAX_SECONDS)
+_SECONDS = f"seconds >= 0 and <= {parsing.MAX_SECONDS}"
+
 
 class FeedSource(StrEnum):
     """Where market data comes from."""
@@ -123,7 +134,13 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
     SettingSpec(
         name="DASHBOARD_HOST",
         default="127.0.0.1",
-        help="dashboard bind address; anything but loopback exposes an unauthenticated read-only page",
+        help="dashboard bind address; anything but loopback (127.0.0.1, ::1, localhost) needs DASHBOARD_TOKEN",
+    ),
+    SettingSpec(
+        name="DASHBOARD_TOKEN",
+        default="",
+        secret=True,
+        help="dashboard access token (>= 16 characters); with it every request but /healthz must present it",
     ),
     SettingSpec(
         name="DATABASE_URL",
@@ -478,6 +495,7 @@ class Settings:
     status_interval_s: float  # STATUS_INTERVAL_S
     dashboard_port: int = 8765  # DASHBOARD_PORT; 0 = no dashboard
     dashboard_host: str = "127.0.0.1"  # DASHBOARD_HOST
+    dashboard_token: Secret | None = None  # DASHBOARD_TOKEN; required when DASHBOARD_HOST is not loopback
     database: DatabaseSettings
     feed: FeedSettings
     replay: ReplaySettings
@@ -518,6 +536,7 @@ class Settings:
             self.exchange.access_key,
             self.exchange.secret_key,
             self.telegram.bot_token,
+            self.dashboard_token,
         )
         return tuple(secret for secret in candidates if secret is not None)
 
@@ -533,6 +552,7 @@ class Settings:
             "STATUS_INTERVAL_S": self.status_interval_s,
             "DASHBOARD_PORT": self.dashboard_port,
             "DASHBOARD_HOST": self.dashboard_host,
+            "DASHBOARD_TOKEN": self.dashboard_token,
             "DATABASE_URL": self.database.url,
             "EMBEDDED_PG_DIR": self.database.embedded_pg_dir,
             "FEED_SOURCE": self.feed.source,
@@ -655,7 +675,8 @@ class _Collector:
             return False, None
         spec = _SPECS[name]
         where = f"from {raw.source}"
-        shown = f"the value ({where})" if spec.secret else f"got {raw.text!r} ({where})"
+        text = raw.text if len(raw.text) <= _SHOWN_CHARS else f"{raw.text[:_SHOWN_CHARS]}… ({len(raw.text)} characters)"
+        shown = f"the value ({where})" if spec.secret else f"got {text!r} ({where})"
         reason = parsing.placeholder_reason(raw.text)
         if reason is not None:
             self._report(name, f"{shown} {reason}")
@@ -804,6 +825,9 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     status_interval_s = c.required("STATUS_INTERVAL_S", parsing.positive_float)
     dashboard_port = c.required("DASHBOARD_PORT", parsing.port)
     dashboard_host = c.required("DASHBOARD_HOST", parsing.host)
+    dashboard_token = c.optional("DASHBOARD_TOKEN", parsing.dashboard_token)
+    c.group(("DASHBOARD_PORT", "DASHBOARD_HOST", "DASHBOARD_TOKEN"),
+            lambda: _check_dashboard_exposure(dashboard_host, dashboard_port, dashboard_token))
 
     db_url = c.optional("DATABASE_URL", parsing.database_url)
     pg_dir = c.required("EMBEDDED_PG_DIR", parsing.path)
@@ -826,7 +850,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     order_krw = c.required(
         "PAPER_ORDER_KRW",
         parsing.decimal_in_range(
-            UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000 (Upbit's minimum order)"
+            UPBIT_MIN_ORDER_KRW, MAX_KRW, f"an amount in KRW >= 5000 (Upbit's minimum order) and <= {_KRW_CAP}"
         ),
     )
     fee_rate = c.required(
@@ -840,10 +864,11 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         "PAPER_SLIPPAGE_BPS", parsing.decimal_in_range(Decimal(0), Decimal(1000), "basis points from 0 to 1000")
     )
     cooldown_s = c.required(
-        "PAPER_COOLDOWN_S", parsing.decimal_in_range(Decimal(0), None, "seconds >= 0")
+        "PAPER_COOLDOWN_S", parsing.decimal_in_range(Decimal(0), _MAX_SECONDS, _SECONDS)
     )
     capital_krw = c.required(
-        "PAPER_CAPITAL_KRW", parsing.decimal_in_range(UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000")
+        "PAPER_CAPITAL_KRW", parsing.decimal_in_range(UPBIT_MIN_ORDER_KRW, MAX_KRW,
+                                                      f"an amount in KRW >= 5000 and <= {_KRW_CAP}")
     )
 
     execution = ExecutionSettings(
@@ -861,19 +886,19 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     )
     risk = RiskSettings(
         max_order_krw=c.required("RISK_MAX_ORDER_KRW", parsing.decimal_in_range(
-            UPBIT_MIN_ORDER_KRW, None, "an amount in KRW >= 5000")),
+            UPBIT_MIN_ORDER_KRW, MAX_KRW, f"an amount in KRW >= 5000 and <= {_KRW_CAP}")),
         daily_loss_krw=c.required("RISK_DAILY_LOSS_KRW", parsing.decimal_in_range(
-            Decimal(0), None, "an amount in KRW >= 0")),
+            Decimal(0), MAX_KRW, f"an amount in KRW >= 0 and <= {_KRW_CAP}")),
         max_positions=c.required("RISK_MAX_POSITIONS", parsing.non_negative_int),
         rebuy_cooldown_s=float(c.required("RISK_REBUY_COOLDOWN_S", parsing.decimal_in_range(
-            Decimal(0), None, "seconds >= 0"))),
+            Decimal(0), _MAX_SECONDS, _SECONDS))),
         live_markets=c.optional("LIVE_MARKETS", parsing.markets) or (),
     )
     account = AccountSettings(
         poll_s=c.required("ACCOUNT_POLL_S", parsing.positive_float),
         reconcile_interval_s=c.required("RECONCILE_INTERVAL_S", parsing.positive_float),
         tolerance_krw=c.required("RECONCILE_TOLERANCE_KRW", parsing.decimal_in_range(
-            Decimal(0), None, "an amount in KRW >= 0")),
+            Decimal(0), MAX_KRW, f"an amount in KRW >= 0 and <= {_KRW_CAP}")),
         halt_on_difference=c.required("RECONCILE_HALT", parsing.boolean),
         cancel_unknown=c.required("RECONCILE_CANCEL_UNKNOWN", parsing.boolean),
     )
@@ -886,7 +911,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         "ALERT_MIN_LEVEL", parsing.matching(r"info|warning|error|critical", "info, warning, error or critical")
     )
     alerts_disabled = c.optional("ALERTS_DISABLED", parsing.alert_kinds) or ()
-    chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.signed_int)
+    chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.chat_id)
 
     root_intensity = c.required("ROOT_INTENSITY", parsing.non_negative_int)
     root_period_s = c.required("ROOT_PERIOD_S", parsing.positive_float)
@@ -925,6 +950,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         status_interval_s=status_interval_s,
         dashboard_port=dashboard_port,
         dashboard_host=dashboard_host,
+        dashboard_token=dashboard_token,
         database=DatabaseSettings(url=db_url, embedded_pg_dir=pg_dir),
         feed=feed,
         replay=replay,
@@ -946,6 +972,15 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         account=account,
         failpoints=failpoints,
     )
+
+
+def _check_dashboard_exposure(host: str, port: int, token: Secret | None) -> None:
+    """A dashboard other machines can reach shows balances and orders: it needs a token."""
+    if port and token is None and not parsing.is_loopback_host(host):
+        problem = (f"required because DASHBOARD_HOST={host} is not a loopback address, so anyone who can reach"
+                   f" port {port} could read the balances, positions and orders; allowed: a token of at least"
+                   f" {parsing.DASHBOARD_TOKEN_MIN_CHARS} characters, or DASHBOARD_HOST=127.0.0.1 (and an SSH tunnel)")
+        raise ConfigError.for_setting("DASHBOARD_TOKEN", problem)
 
 
 def _in_spec_order(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -23,6 +23,9 @@ Use::
     port = server.start()      # background threads; port=0 picks a free port
     ...                        # server.url is http://127.0.0.1:8765/
     server.stop()
+
+Any bind address other than loopback needs ``token=Secret(...)`` (``DASHBOARD_TOKEN``); who may
+read what is in ``dashboard.server``'s docstring.
 """
 
 from dashboard.server import DashboardServer

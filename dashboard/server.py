@@ -9,15 +9,37 @@ Routes (GET and HEAD only; anything else is 405):
 - ``/metrics`` Prometheus text format (``dashboard.metrics``).
 
 Every dynamic body passes through ``redact`` (the configured secrets' masks) before it leaves,
-as a second line of defence: the tables it reads hold no secrets by design. When bound to a
-loopback address, requests whose ``Host`` is not a loopback name are refused (421), so a web
-page the operator visits cannot read the dashboard through DNS rebinding.
+as a second line of defence: the tables it reads hold no secrets by design.
+
+Who may read it (the page shows balances, positions and orders):
+
+- **No token** (the default; only allowed on a loopback bind address): a request whose ``Host``
+  is not exactly a loopback name is refused with 421, so a web page the operator visits cannot
+  read the dashboard through DNS rebinding. Loopback means ``localhost`` or an IP literal that
+  parses as loopback (``127.0.0.0/8``, ``::1`` / ``[::1]``), with an optional ``:port`` that must be
+  a valid port (any port: an SSH tunnel forwards from a port of its own). ``127.attacker.example``
+  is a host name, not a loopback address. A request with no ``Host`` at all (HTTP/1.0 tools) is
+  served; browsers always send one.
+- **A token** (``DASHBOARD_TOKEN``; required on any other bind address): every request except
+  ``/healthz`` must present it — ``Authorization: Bearer <token>``, ``?token=<token>``, or the
+  cookie the page sets: ``GET /?token=<token>`` answers 303 to ``/`` with an ``HttpOnly``,
+  ``SameSite=Strict`` cookie holding an HMAC of the token (not the token), so the address bar
+  and history lose the token and the page's own fetches carry the cookie. Anything else is 401.
+  Compared with ``hmac.compare_digest``. The ``Host`` check is then replaced by the token: a
+  rebinding page has neither the token nor the cookie (cookies belong to the dashboard's own
+  host name). ``/healthz`` stays open because health checkers rarely send headers, and it tells
+  only healthy-or-not and why. Plain HTTP: on an untrusted network put TLS (a reverse proxy) or
+  an SSH tunnel in front, or the token can be sniffed. Request lines are logged without their
+  query string, so a ``?token=`` never reaches a log.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -25,8 +47,9 @@ from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -35,6 +58,8 @@ from dashboard.db import ReadOnlyPool
 from dashboard.health import database_down
 from dashboard.metrics import DashboardCollector
 from dashboard.rates import RateTracker
+from config.parsing import is_loopback_host
+from config.secret import Secret
 from dashboard.status import Limits, build_health, build_series, build_status
 from persistence.errors import DatabaseError
 from supervisor.clock import Clock, SystemClock
@@ -53,7 +78,11 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+COOKIE = "upbit_dashboard"
+"""The cookie the page carries once opened with ``?token=``: an HMAC of the token, never the token."""
+_OPEN_PATHS = frozenset({"/healthz"})  # answered without the token (see the module docstring)
+_TEXT = "text/plain; charset=utf-8"
+_QUERY = re.compile(r"\?[^\s\"]*")
 
 
 class DashboardServer:
@@ -61,9 +90,12 @@ class DashboardServer:
 
     def __init__(self, db_url: str, *, host: str, port: int, clock: Clock | None = None,
                  heartbeat_stale_s: float = 5.0, feed_stale_s: float = 30.0, poll_interval_s: float = 2.0,
-                 redact: Callable[[str], str] | None = None, pool_size: int = 4) -> None:
+                 redact: Callable[[str], str] | None = None, pool_size: int = 4, token: Secret | None = None) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535, got {port}")
+        if token is None and not is_loopback_host(host):
+            raise ValueError(f"a dashboard bound to {host}, which is not a loopback address, needs a token"
+                             " (DASHBOARD_TOKEN): the page shows balances and orders")
         if poll_interval_s <= 0:
             raise ValueError(f"poll interval must be > 0 s, got {poll_interval_s}")
         self.host = host
@@ -76,7 +108,9 @@ class DashboardServer:
         self.rates = RateTracker()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(DashboardCollector(self.pool, self.clock.now, self.limits))
-        self.loopback_only = _is_loopback(host)
+        self.loopback_only = token is None
+        self._token = token.reveal().encode() if token is not None else None
+        self.cookie_value = _cookie_value(self._token) if self._token is not None else None
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -152,6 +186,28 @@ class DashboardServer:
     def metrics(self) -> bytes:
         return generate_latest(self.registry)
 
+    def token_matches(self, candidates: list[str]) -> bool:
+        """True when one of ``candidates`` is the token (constant-time; False when no token is set)."""
+        if self._token is None:
+            return False
+        return any(hmac.compare_digest(c.encode("utf-8", "surrogatepass"), self._token) for c in candidates if c)
+
+    def cookie_matches(self, headers: list[str]) -> bool:
+        """True when a ``Cookie`` header carries the cookie the page was given (constant-time)."""
+        if self.cookie_value is None:
+            return False
+        expected = self.cookie_value.encode()
+        for header in headers:
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                continue  # a malformed Cookie header proves nothing; the request is refused unless it has more
+            morsel = jar.get(COOKIE)
+            if morsel is not None and hmac.compare_digest(morsel.value.encode("utf-8", "surrogatepass"), expected):
+                return True
+        return False
+
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -183,12 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, *, body: bool) -> None:
         app = self.server.app
         self._with_body = body
-        if app.loopback_only and not _loopback_host_header(self.headers.get("Host", "")):
-            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"this dashboard answers only to localhost\n",
-                       "text/plain; charset=utf-8")
-            return
         url = urlsplit(self.path)
         path = url.path
+        if not self._admitted(app, path, parse_qs(url.query, keep_blank_values=True)):
+            return
         try:
             if path in {"/", "/index.html"}:
                 page = (STATIC / "index.html").read_text().replace("{{POLL_MS}}", str(app.poll_ms))
@@ -212,6 +266,34 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("dashboard request %s failed", path)
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error (see the system log)\n",
                        "text/plain; charset=utf-8")
+
+    def _admitted(self, app: DashboardServer, path: str, query: dict[str, list[str]]) -> bool:
+        """Apply the Host rule (no token) or the token rule; answer and return False when refused."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            self._send(HTTPStatus.BAD_REQUEST, b"more than one Host header\n", _TEXT)
+            return False
+        if app.loopback_only:
+            if loopback_host_header(hosts[0] if hosts else ""):
+                return True
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"this dashboard answers only to localhost\n", _TEXT)
+            return False
+        if path in _OPEN_PATHS:
+            return True
+        by_query = app.token_matches(query.get("token", []))
+        if not by_query and not app.token_matches([_bearer(self.headers.get("Authorization", ""))]) \
+                and not app.cookie_matches(self.headers.get_all("Cookie") or []):
+            self._send(HTTPStatus.UNAUTHORIZED, b"this dashboard needs its token (DASHBOARD_TOKEN): open"
+                       b" /?token=<token> once in the browser, or send 'Authorization: Bearer <token>'\n", _TEXT,
+                       extra={"WWW-Authenticate": 'Bearer realm="upbit-trader dashboard"'})
+            return False
+        if by_query and path in {"/", "/index.html"}:  # into a cookie, and out of the address bar
+            rest = urlencode([(k, v) for k, values in query.items() if k != "token" for v in values])
+            cookie = f"{COOKIE}={app.cookie_value}; Path=/; HttpOnly; SameSite=Strict"
+            self._send(HTTPStatus.SEE_OTHER, b"", _TEXT, extra={"Location": "/" + (f"?{rest}" if rest else ""),
+                                                                 "Set-Cookie": cookie})
+            return False
+        return True
 
     def _static(self, name: str) -> None:
         files = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*") if p.is_file()}
@@ -239,7 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
-        log.debug("%s %s", self.address_string(), format % args)
+        # without query strings: a ``?token=`` must not reach the log
+        log.debug("%s %s", self.address_string(), _QUERY.sub("?…", format % args))
 
 
 def _json_default(value: object) -> object:
@@ -255,22 +338,47 @@ def _int(text: str, default: int) -> int:
         return default
 
 
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
+def loopback_host_header(value: str) -> bool:
+    """True for a ``Host`` header naming this machine's loopback exactly (see the module docstring).
+
+    ``localhost``, ``127.0.0.1``, ``127.1.2.3:8765``, ``[::1]:8765``, ``::1`` are loopback;
+    ``127.attacker.example``, ``localhost.attacker.example``, ``127.0.0.1:0``, ``127.0.0.1:99999``,
+    ``127.0.0.1:+80`` and ``[::1`` are not. Empty (no ``Host`` sent) is accepted.
+    """
+    host = value.strip()
+    if not host:
         return True
+    if host.startswith("["):  # [IPv6]:port
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        return _valid_port(port[1:], present=bool(port)) and ":" in name and _loopback_ip(name)  # IPv6 only
+    if host.count(":") > 1:  # a bare IPv6 literal cannot carry a port
+        return _loopback_ip(host)
+    name, colon, port = host.partition(":")
+    if not _valid_port(port, present=bool(colon)):
+        return False
+    return name.lower() == "localhost" or _loopback_ip(name)
+
+
+def _loopback_ip(text: str) -> bool:
+    """A literal that parses as a loopback IP address (never a name: no DNS, no prefixes)."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(text).is_loopback
     except ValueError:
         return False
 
 
-def _loopback_host_header(value: str) -> bool:
-    """True for a loopback ``Host`` (browsers always send one; HTTP/1.0 tools may send none)."""
-    host = value.strip().lower()
-    if not host:
+def _valid_port(text: str, *, present: bool) -> bool:
+    if not present:
         return True
-    if host.startswith("["):
-        host = host[: host.find("]") + 1]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host in _LOOPBACK_NAMES or host.startswith("127.")
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _bearer(value: str) -> str:
+    scheme, _, credential = value.strip().partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
+
+
+def _cookie_value(token: bytes) -> str:
+    return hmac.new(token, b"upbit-trader dashboard cookie v1", hashlib.sha256).hexdigest()

@@ -197,7 +197,7 @@ class _Root:
         if not self.settings.dashboard_port:
             return None
         dashboard = DashboardServer(self.db_url, host=self.settings.dashboard_host, port=self.settings.dashboard_port,
-                                    redact=SecretFilter(self.settings).redact)
+                                    redact=SecretFilter(self.settings).redact, token=self.settings.dashboard_token)
         try:
             dashboard.start()
         except OSError as exc:
@@ -206,7 +206,8 @@ class _Root:
             with translated():
                 alerts.enqueue(self.conn, kind="dashboard", level="warning", text=f"dashboard not started: {exc}")
             return None
-        print(f"dashboard: {dashboard.url}", file=self.out, flush=True)
+        needs = " (token required: open it once with ?token=<DASHBOARD_TOKEN>)" if self.settings.dashboard_token else ""
+        print(f"dashboard: {dashboard.url}{needs}", file=self.out, flush=True)
         return dashboard
 
     def _serve(self, status: StatusLine) -> None:
