@@ -164,7 +164,7 @@ class TelegramCommandActor(NodeActor):
     def _issue(self, issuer: str, name: str, args: dict[str, Any]) -> int:
         assert self.conn is not None
         self.counters["commands"] += 1
-        return control.issue(self.conn, issuer=issuer, command=name, args=args)
+        return control.issue(self.conn, issuer=issuer, command=name, args=args, timeout_s=ACK_TIMEOUT_S)
 
     def _await(self, command_id: int) -> str:
         assert self.conn is not None

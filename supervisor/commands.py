@@ -2,7 +2,11 @@
 
 Each pending command is taken under a row lock, carried out, and finished — status, result,
 handler — in one transaction with the flags it sets, plus an alert, so the audit trail and the
-effect cannot disagree. What each command does:
+effect cannot disagree. A command is taken only before its deadline (``expires_at``, set by its
+issuer), judged by the database's clock in that same transaction; one whose deadline passed
+while the root was busy, frozen or down is marked ``expired`` with a warning alert and never
+carried out, however much later the root gets to it (``persistence.control``). What each
+command does:
 
 - ``pause`` / ``resume``: new entries (buy intents) are blocked with reason ``PAUSED`` / allowed
   again; exits still go through.
@@ -65,21 +69,32 @@ class CommandHandler:
         self._lock = threading.Lock()
 
     def handle_pending(self, conn: psycopg.Connection) -> int:
-        """Handle every pending command, oldest first; how many were handled."""
+        """Handle every pending command, oldest first; how many were carried out or refused.
+
+        Commands past their deadline are expired instead (not counted).
+        """
         handled = 0
         with self._lock:
             while True:
+                outcome: Outcome | None = None
                 with translated(), conn.transaction(), conn.cursor() as cur:
+                    overdue = control.expire_overdue(cur, handled_by=HANDLER)
+                    for stale in overdue:
+                        alerts.enqueue(cur, kind="control", level="warning",
+                                       text=f"{_what(stale)} by {stale.issuer}: expired — {control.OVERDUE}")
                     command = control.take_pending(cur)
-                    if command is None:
-                        return handled
-                    outcome = self._carry_out(cur, conn, command)
-                    control.finish(cur, command.id, ok=outcome.ok, result=outcome.text, handled_by=HANDLER)
-                    level = "info" if outcome.ok else "warning"
-                    what = " ".join([command.command, *(str(v) for v in command.args.values())])
-                    alerts.enqueue(cur, kind="control", level=level,
-                                   text=f"{what} by {command.issuer}: {'done' if outcome.ok else 'refused'} — "
-                                        f"{outcome.text}")
+                    if command is not None:
+                        outcome = self._carry_out(cur, conn, command)
+                        control.finish(cur, command.id, ok=outcome.ok, result=outcome.text, handled_by=HANDLER)
+                        level = "info" if outcome.ok else "warning"
+                        alerts.enqueue(cur, kind="control", level=level,
+                                       text=f"{_what(command)} by {command.issuer}: "
+                                            f"{'done' if outcome.ok else 'refused'} — {outcome.text}")
+                for stale in overdue:
+                    log.warning("control command %d %s by %s expired: its deadline %s passed before the root took it",
+                                stale.id, _what(stale), stale.issuer, stale.expires_at)
+                if command is None:
+                    return handled
                 log.info("control command %d %s by %s: %s", command.id, command.command, command.issuer, outcome)
                 handled += 1
 
@@ -133,3 +148,7 @@ class CommandHandler:
             known = ", ".join([*NODE_NAMES, *sorted(f"{n}/{a}" for a, n in owners.items())])
             return Outcome(ok=False, text=f"no node or actor {target!r}; known: {known}")
         return self._crash_actor(node, actor, f"restart requested by {issuer}")
+
+
+def _what(command: control.Command) -> str:
+    return " ".join([command.command, *(str(v) for v in command.args.values())])

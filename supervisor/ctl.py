@@ -3,16 +3,28 @@
 The system is running exactly when its root holds the system advisory lock (see
 ``persistence.runtime``); with the embedded database, a server that is not running means no
 system is running either — ``ctl`` never starts one.
+
+A control command is issued with a deadline, ``--timeout`` seconds (> 0, at most an hour) from
+its issue on the database clock; the root never carries it out after that (``persistence.control``).
+Interrupted while it waits for the acknowledgement — Ctrl-C (SIGINT) or SIGTERM — ``ctl``
+withdraws the command (marks it ``expired`` if it is still pending), prints one line saying so,
+or saying what the root had already done, and exits 130 (SIGINT) or 143 (SIGTERM), without a
+traceback. The signal is only noted while a database call is in flight, so the call is never
+torn in half; a second signal aborts at once (the deadline still holds the command back).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import math
+import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import FrameType, TracebackType
 from typing import Any, TextIO
 
 from config import Settings
@@ -26,6 +38,7 @@ EXIT_NOT_RUNNING = 1
 EXIT_REFUSED = 1
 POLL_S = 0.05
 DEFAULT_TIMEOUT_S = 15.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile")
 
@@ -45,8 +58,22 @@ def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     ctl_sub.add_parser("reconcile", help="reconcile with the exchange now")
     for p in ctl_sub.choices.values():
         if p.prog.split()[-1] != "status":
-            p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                           help=f"seconds to wait for the acknowledgement (default {DEFAULT_TIMEOUT_S:g})")
+            p.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT_S,
+                           help=f"seconds to wait for the acknowledgement, and the command's deadline: it is "
+                                f"never carried out later (default {DEFAULT_TIMEOUT_S:g}, at most "
+                                f"{control.MAX_TIMEOUT_S:g})")
+
+
+def timeout_seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds, > 0 and at most ``control.MAX_TIMEOUT_S``."""
+    allowed = f"seconds > 0 and <= {control.MAX_TIMEOUT_S:g}, e.g. 15"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timeout must be a number of {allowed}; got {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= control.MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"--timeout must be {allowed}; got {text!r}")
+    return value
 
 
 def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -54,12 +81,28 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     if args.ctl_command == "status":
         return status(settings, out)
     cmd_args = {k: getattr(args, k) for k in ("mode", "state", "target") if getattr(args, k, None) is not None}
-    return send(settings, args.ctl_command, cmd_args, out, timeout=args.timeout)
+    with StopSignals(install=True) as stop:
+        return send(settings, args.ctl_command, cmd_args, out, timeout=args.timeout, stop=stop)
 
 
 def send(settings: Settings, command: str, args: dict[str, Any], out: TextIO, *, timeout: float,
-         issuer: str | None = None) -> int:
-    """Issue a durable control command and wait for its acknowledgement."""
+         issuer: str | None = None, stop: StopSignals | None = None) -> int:
+    """Issue a durable control command and wait for its acknowledgement (see the module docstring).
+
+    ``stop`` is the ctl process's signal watch; in-process callers (the drill) pass none and keep
+    their own Ctrl-C (their command is still bounded by its deadline).
+    """
+    stop = stop or StopSignals(install=False)
+    try:
+        return _send(settings, command, args, out, timeout=timeout, issuer=issuer, stop=stop)
+    except Interrupted as again:  # a second signal: leave whatever call was in flight
+        print(f"ctl: {_signal_name(again.signum)} again: stopped without waiting; a command already sent is"
+              f" never carried out after its deadline ({timeout:g} s from its issue)", file=out)
+        return 128 + (stop.signum or again.signum)
+
+
+def _send(settings: Settings, command: str, args: dict[str, Any], out: TextIO, *, timeout: float,
+          issuer: str | None, stop: StopSignals) -> int:
     located = _locate(settings, out)
     if located is None:
         return EXIT_NOT_RUNNING
@@ -71,9 +114,15 @@ def send(settings: Settings, command: str, args: dict[str, Any], out: TextIO, *,
                 print(f"the system is not running (no root holds the system lock on {where}); nothing was sent",
                       file=out)
                 return EXIT_NOT_RUNNING
-            command_id = control.issue(conn, issuer=issuer, command=command, args=args)
+            if stop.signum is not None:
+                print(f"ctl: {_signal_name(stop.signum)}: interrupted before the command was sent; nothing was sent",
+                      file=out)
+                return 128 + stop.signum
+            command_id = control.issue(conn, issuer=issuer, command=command, args=args, timeout_s=timeout)
             deadline = time.monotonic() + timeout
             while True:
+                if stop.signum is not None:
+                    return _withdraw(conn, command_id, command, stop.signum, out)
                 row = control.get(conn, command_id)
                 if row is not None and row.status != "pending":
                     break
@@ -84,13 +133,84 @@ def send(settings: Settings, command: str, args: dict[str, Any], out: TextIO, *,
                         return EXIT_REFUSED
                     row = control.get(conn, command_id)
                     break
-                time.sleep(POLL_S)  # waiting for another process to act; bounded by the deadline
+                stop.wait(POLL_S)  # another process acts; bounded by the deadline, cut short by a signal
     except DatabaseError as exc:
         print(f"the system is not reachable ({where}): {exc}", file=out)
+        if stop.signum is not None:  # interrupted, and the withdrawal could not be written
+            print(f"ctl: {_signal_name(stop.signum)}: a command already sent is never carried out after its"
+                  f" deadline ({timeout:g} s from its issue)", file=out)
+            return 128 + stop.signum
         return EXIT_NOT_RUNNING
     assert row is not None
     print(f"{command} (#{row.id}) {row.status}: {row.result}", file=out)
     return EXIT_OK if row.status == "done" else EXIT_REFUSED
+
+
+def _withdraw(conn: Any, command_id: int, command: str, signum: int, out: TextIO) -> int:
+    """Interrupted while waiting: expire the command if it is still pending, and say what became of it."""
+    name = _signal_name(signum)
+    if control.expire(conn, command_id, f"withdrawn: ctl was interrupted ({name}) before an acknowledgement"):
+        print(f"ctl: {name}: command #{command_id} ({command}) withdrawn before the system acted on it;"
+              " it will not be carried out", file=out)
+    else:
+        row = control.get(conn, command_id)
+        assert row is not None
+        print(f"ctl: {name}: too late to withdraw command #{command_id} ({command}): the system had already"
+              f" handled it — {row.status}: {row.result}", file=out)
+    return 128 + signum
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by a second stop signal, to leave a database call that does not return.
+
+    A ``KeyboardInterrupt``, so that psycopg cancels the query in flight as it does for Ctrl-C,
+    and no ``except Exception`` on the way swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(_signal_name(signum))
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while ctl talks to the system: noted, not raised (main thread only).
+
+    The first signal is remembered in ``signum`` and wakes ``wait``; the caller decides what to
+    do at a safe point. A second one raises :class:`Interrupted`. The previous handlers come
+    back on exit. With ``install=False``, or off the main thread (where Python delivers no
+    signals), it installs nothing and ``signum`` stays None.
+    """
+
+    def __init__(self, *, install: bool) -> None:
+        self.signum: int | None = None
+        self._install = install
+        self._woken = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        if self._install and threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; return at once when a stop signal comes."""
+        self._woken.wait(seconds)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise Interrupted(signum)
+        self.signum = signum
+        self._woken.set()
 
 
 def _locate(settings: Settings, out: TextIO) -> tuple[str, str] | None:

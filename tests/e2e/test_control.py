@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from persistence import control, runtime
+from supervisor.commands import CommandHandler, Outcome
 from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 
@@ -107,3 +110,86 @@ def test_bad_ctl_usage_exits_2(runner: Runner) -> None:
     for args in (["ctl"], ["ctl", "frobnicate"], ["ctl", "mode", "yolo"], ["ctl", "killswitch"]):
         done = runner.run(args, env, timeout=60)
         assert done.returncode == 2 and "usage:" in done.stderr, args
+
+
+@pytest.mark.parametrize("timeout", ["-5", "0", "nan", "inf", "-inf", "1e9", "soon"])
+def test_a_timeout_that_is_not_a_positive_finite_number_of_seconds_is_a_usage_error(runner: Runner,
+                                                                                    timeout: str) -> None:
+    done = runner.run(["ctl", "killswitch", "off", "--timeout", timeout], base_env(None, runner.workdir), timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "usage:" in done.stderr and "error: argument --timeout" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+class _Nodes:
+    """A root's node operations that must not be used (a withdrawn command must not reach them)."""
+
+    def restart(self, node: str) -> None:
+        raise AssertionError(f"restart {node}")
+
+    def crash(self, node: str, actor: str, note: str) -> Outcome:
+        raise AssertionError(f"crash {node}/{actor}: {note}")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_ctl_withdraws_its_command_and_the_root_never_carries_it_out(
+        runner: Runner, db_url: str, sig: signal.Signals, code: int) -> None:
+    env = base_env(db_url, runner.workdir)
+    with psycopg.connect(db_url, autocommit=True) as root:
+        assert runtime.try_lock_system(root)  # a root that is busy or frozen: it holds the lock, handles nothing
+        control.set_flag(root, "killswitch", True, "risk")  # the automatic daily-loss kill switch
+        ctl = runner.start(["ctl", "killswitch", "off", "--timeout", "600"], env, name="ctl")
+        command_id = eventually(lambda: root.execute("SELECT id FROM control_commands WHERE status = 'pending'"
+                                                     ).fetchone(), timeout=30, interval=0.05,
+                                what="ctl's command pending")[0]
+        ctl.send_signal(sig)
+        assert exit_code(ctl, 30) == code, output(ctl)
+        text = output(ctl)
+        assert "Traceback" not in text, text
+        assert text.strip().splitlines()[-1] == (f"ctl: {sig.name}: command #{command_id} (killswitch) withdrawn"
+                                                 " before the system acted on it; it will not be carried out")
+        row = control.get(root, command_id)
+        assert row is not None and row.status == "expired"
+        assert row.result == f"withdrawn: ctl was interrupted ({sig.name}) before an acknowledgement"
+
+        # the root wakes up: nothing is carried out, the kill switch stays on
+        nodes = _Nodes()
+        handler = CommandHandler(restart_node=nodes.restart, crash_actor=nodes.crash, actor_nodes=lambda _c: {})
+        assert handler.handle_pending(root) == 0
+        assert (row := control.get(root, command_id)) is not None and row.status == "expired"
+        assert root.execute("SELECT value FROM system_flags WHERE name = 'killswitch'").fetchone() == (True,)
+
+
+def test_a_command_whose_deadline_passed_while_the_root_was_frozen_is_never_carried_out(runner: Runner,
+                                                                                        db_url: str) -> None:
+    """The issuer could not withdraw it (ctl was SIGKILLed): the deadline alone holds it back."""
+    env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY)
+    proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        eventually(lambda: conn.execute("SELECT count(*) FROM runtime_nodes WHERE state = 'running'"
+                                        " AND pid IS NOT NULL").fetchone()[0] == 4, timeout=60, interval=0.05,
+                   what="system up")
+        os.kill(proc.pid, signal.SIGSTOP)  # the root is frozen: the lock stays held, no command is handled
+        try:
+            ctl = runner.start(["ctl", "killswitch", "on", "--timeout", "1"], env, name="ctl")
+            command_id = eventually(lambda: conn.execute("SELECT id FROM control_commands WHERE status = 'pending'"
+                                                         ).fetchone(), timeout=30, interval=0.05,
+                                    what="ctl's command pending")[0]
+            ctl.kill()  # no chance to withdraw it
+            assert exit_code(ctl, 30) == -signal.SIGKILL
+            eventually(lambda: conn.execute("SELECT clock_timestamp() > expires_at FROM control_commands"
+                                            " WHERE id = %s", (command_id,)).fetchone()[0], timeout=30,
+                       interval=0.05, what="the deadline passed")
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        # commands are handled in id order: once this one is done, the stale one has had its chance
+        paused = runner.run(["ctl", "pause"], env, timeout=60)
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        assert conn.execute("SELECT status, result, handled_by FROM control_commands WHERE id = %s",
+                            (command_id,)).fetchone() == ("expired", control.OVERDUE, "root")
+        assert conn.execute("SELECT value FROM system_flags WHERE name = 'killswitch'").fetchone() is None
+        issuer = conn.execute("SELECT issuer FROM control_commands WHERE id = %s", (command_id,)).fetchone()[0]
+        assert conn.execute("SELECT level FROM alerts WHERE text = %s",
+                            (f"killswitch on by {issuer}: expired — {control.OVERDUE}",)).fetchall() == [("warning",)]
+    proc.send_signal(signal.SIGINT)
+    assert exit_code(proc, 60) == 0, output(proc)

@@ -7,6 +7,7 @@ import pytest
 
 from persistence import control
 from supervisor.commands import CommandHandler, Outcome
+from tests.helpers import MS, eventually
 
 
 class _Nodes:
@@ -33,7 +34,7 @@ def handler() -> CommandHandler:
 
 def run(db: psycopg.Connection, handler: CommandHandler, command: str, issuer: str = "cli:op@host",
         **args: str) -> control.Command:
-    command_id = control.issue(db, issuer=issuer, command=command, args=args)
+    command_id = control.issue(db, issuer=issuer, command=command, args=args, timeout_s=15.0)
     assert handler.handle_pending(db) == 1
     row = control.get(db, command_id)
     assert row is not None
@@ -87,3 +88,50 @@ def test_killswitch_on_blocks_entries_only(db: psycopg.Connection, handler: Comm
     assert flag(db, "killswitch") is True
     off = run(db, handler, "killswitch", state="off")
     assert off.result == "kill switch off" and flag(db, "killswitch") is False
+
+
+# --- deadlines (security review, issue 15, finding 7) ---------------------------------------------
+
+
+def test_a_command_past_its_deadline_is_expired_by_the_root_never_carried_out(db: psycopg.Connection,
+                                                                              handler: CommandHandler) -> None:
+    control.set_flag(db, "killswitch", True, "risk")  # the automatic daily-loss kill switch
+    stale = control.issue(db, issuer="cli:op@host", command="killswitch", args={"state": "off"}, timeout_s=0.05)
+    # the root was frozen or busy until the database's own clock passed the deadline
+    eventually(lambda: db.execute("SELECT clock_timestamp() > expires_at FROM control_commands WHERE id = %s",
+                                  (stale,)).fetchone()[0], timeout=5000 * MS, what="the deadline passed")
+    fresh = control.issue(db, issuer="cli:op@host", command="pause", timeout_s=15.0)
+
+    assert handler.handle_pending(db) == 1  # the fresh one only
+
+    row = control.get(db, stale)
+    assert row is not None and row.status == "expired" and row.result == control.OVERDUE
+    assert db.execute("SELECT handled_by FROM control_commands WHERE id = %s", (stale,)).fetchone() == ("root",)
+    assert flag(db, "killswitch") is True, "the stale killswitch off was not carried out"
+    assert (row := control.get(db, fresh)) is not None and row.status == "done" and flag(db, "paused") is True
+    assert db.execute("SELECT level, text FROM alerts WHERE text LIKE 'killswitch off%'").fetchall() == [
+        ("warning", f"killswitch off by cli:op@host: expired — {control.OVERDUE}")]
+    assert handler.handle_pending(db) == 0 and control.get(db, stale).status == "expired"  # type: ignore[union-attr]
+
+
+def test_the_deadline_is_the_database_clock_not_the_issuers(db: psycopg.Connection, handler: CommandHandler) -> None:
+    """An issuer whose clock is behind (or a root whose clock is) cannot make a stale command run:
+    the deadline is written and compared by the database alone."""
+    row = db.execute("INSERT INTO control_commands (issued_at, issuer, command, args, expires_at)"
+                     " VALUES (now() - interval '20 seconds', 'cli:op@host', 'flatten', '{}',"
+                     " now() - interval '5 seconds') RETURNING id").fetchone()
+    assert row is not None
+    assert handler.handle_pending(db) == 0
+    assert (command := control.get(db, row[0])) is not None and command.status == "expired"
+    assert flag(db, "flatten") is None
+
+
+def test_every_issued_command_carries_its_deadline(db: psycopg.Connection) -> None:
+    command_id = control.issue(db, issuer="cli:op@host", command="pause", timeout_s=7.5)
+    assert db.execute("SELECT expires_at - issued_at FROM control_commands WHERE id = %s",
+                      (command_id,)).fetchone()[0].total_seconds() == 7.5
+    for bad in (0.0, -5.0, float("nan"), float("inf"), control.MAX_TIMEOUT_S + 1):
+        with pytest.raises(ValueError, match="timeout"):
+            control.issue(db, issuer="cli:op@host", command="pause", timeout_s=bad)
+    with pytest.raises(psycopg.errors.CheckViolation):  # a pending command without a deadline cannot exist
+        db.execute("INSERT INTO control_commands (issuer, command) VALUES ('old-ctl', 'pause')")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import io
+import signal
 from collections.abc import Iterator
 
 import orjson
@@ -12,6 +14,7 @@ import pytest
 from config import Settings, load_settings
 from persistence import control, runtime
 from supervisor import ctl
+from supervisor.cli import build_parser
 
 
 @pytest.fixture
@@ -71,3 +74,37 @@ def test_an_effective_mode_without_downgrade(running: Settings, db: psycopg.Conn
     execution_counters(db, {"mode": "test", "mode_reasons": [], "breakers": {}})
     text = status(running)
     assert "effective test (every guard agrees)" in text and "exchange breakers: n/a" in text
+
+
+# --- the command line: --timeout (security review, issue 15, finding 7) ----------------------------
+
+
+@pytest.mark.parametrize("text", ["-5", "0", "-0.0", "nan", "NaN", "inf", "1e400", "3600.5", "soon", ""])
+def test_timeout_must_be_a_positive_finite_number_of_seconds(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^--timeout must be"):
+        ctl.timeout_seconds(text)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15", 15.0), ("0.5", 0.5), ("3600", 3600.0)])
+def test_good_timeouts_parse(text: str, seconds: float) -> None:
+    assert ctl.timeout_seconds(text) == seconds
+
+
+def test_a_bad_timeout_is_a_usage_error_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["ctl", "killswitch", "off", "--timeout", "nan"])
+    assert exited.value.code == 2
+    assert "argument --timeout: --timeout must be seconds > 0 and <= 3600" in capsys.readouterr().err
+
+
+def test_an_interrupt_after_the_root_acted_reports_what_it_did(db: psycopg.Connection) -> None:
+    command_id = control.issue(db, issuer="cli:op@host", command="pause", timeout_s=15.0)
+    with db.transaction(), db.cursor() as cur:  # the root handled it just before the Ctrl-C
+        assert control.take_pending(cur) is not None
+        control.set_flag(cur, "paused", True, "cli:op@host")
+        control.finish(cur, command_id, ok=True, result="new entries paused", handled_by="root")
+    out = io.StringIO()
+    assert ctl._withdraw(db, command_id, "pause", signal.SIGINT, out) == 130
+    assert out.getvalue() == (f"ctl: SIGINT: too late to withdraw command #{command_id} (pause): the system had"
+                              " already handled it — done: new entries paused\n")
+    assert (row := control.get(db, command_id)) is not None and row.status == "done"
