@@ -100,14 +100,18 @@ def _time(value: datetime | str | None) -> str | None:
 
 
 class _BreakerListener(pybreaker.CircuitBreakerListener):
-    def __init__(self, group: str, callback: Callable[[str, str, str], None] | None) -> None:
+    def __init__(self, group: str, callback: Callable[[str, str, str], None] | None,
+                 opened: Callable[[str], None]) -> None:
         self.group = group
         self.callback = callback
+        self.opened = opened
 
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: pybreaker.CircuitBreakerState | None,
                      new_state: pybreaker.CircuitBreakerState) -> None:
         old = old_state.name if old_state is not None else "closed"
         log.warning("circuit breaker %s: %s -> %s", self.group, old, new_state.name)
+        if new_state.name == "open":
+            self.opened(self.group)
         if self.callback is not None:
             try:
                 self.callback(self.group, old, new_state.name)
@@ -153,10 +157,12 @@ class UpbitClient:
         self._wait = (tenacity.wait_exponential(multiplier=retry_initial_s, max=retry_max_s)
                       + tenacity.wait_random(0, retry_initial_s))
         self._groups: dict[str, str] = {}
+        self._clock = clock
+        self._opened_at: dict[str, float] = {}  # group -> monotonic time its breaker last opened
         self._breakers = {
             g: pybreaker.CircuitBreaker(fail_max=breaker_fail_max, reset_timeout=breaker_reset_s, name=g,
                                         exclude=[_is_fatal_client_error], throw_new_error_on_trip=False,
-                                        listeners=[_BreakerListener(g, on_breaker_change)])
+                                        listeners=[_BreakerListener(g, on_breaker_change, self._breaker_opened)])
             for g in BREAKER_GROUPS
         }
 
@@ -180,8 +186,21 @@ class UpbitClient:
         return self._limiter.last_remaining(group)
 
     def breaker_state(self, group: str) -> str:
-        """``closed``, ``open`` or ``half-open`` for one of :data:`BREAKER_GROUPS`."""
-        return str(self._breakers[group].current_state)
+        """``closed``, ``open`` or ``half-open`` for one of :data:`BREAKER_GROUPS`.
+
+        An open breaker whose reset timeout has passed is reported ``half-open``: the next call
+        goes out as a trial. pybreaker itself only leaves "open" when a call is attempted, so a
+        caller that asked first and called only when it was not "open" would never call again,
+        and an order group blocked by its breaker would stay blocked for good."""
+        breaker = self._breakers[group]
+        state = str(breaker.current_state)
+        opened = self._opened_at.get(group)
+        if state == "open" and opened is not None and self._clock() - opened >= breaker.reset_timeout:
+            return "half-open"
+        return state
+
+    def _breaker_opened(self, group: str) -> None:
+        self._opened_at[group] = self._clock()
 
     # ---- exchange (private) endpoints -------------------------------------------------------
 

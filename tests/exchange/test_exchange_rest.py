@@ -235,6 +235,23 @@ def test_breaker_opens_reports_and_recovers(srv: ScriptedUpbit, client: UpbitCli
     assert changes[-2:] == [("quotation", "open", "half-open"), ("quotation", "half-open", "closed")]
 
 
+def test_an_open_breaker_past_its_reset_timeout_reports_half_open(srv: ScriptedUpbit) -> None:
+    """A caller that asks before it calls must see the trial coming: pybreaker only leaves "open" when a
+    call is attempted, so a gate that waits for "not open" would otherwise wait forever."""
+    now = [100.0]
+    with UpbitClient(srv.url, access_key=ACCESS, secret_key=SECRET, sleep=Recorder(), clock=lambda: now[0],
+                     timeout=(1.0, 300 * MS), breaker_fail_max=1, breaker_reset_s=30.0) as client:
+        srv.default("GET /v1/ticker", Answer(500, raw=b"down"))
+        with pytest.raises(TransientExchangeError):
+            client.tickers(["KRW-BTC"])
+        assert client.breaker_state("quotation") == "open"
+        now[0] += 29.9
+        assert client.breaker_state("quotation") == "open"
+        now[0] += 0.1
+        assert client.breaker_state("quotation") == "half-open"
+        assert client.breaker_state("order") == "closed"
+
+
 def test_fatal_client_errors_do_not_trip_the_breaker(srv: ScriptedUpbit, client: UpbitClient) -> None:
     srv.default("GET /v1/order", Answer(404, {"error": {"name": "order_not_found", "message": "주문을 찾지 못했습니다."}}))
     for _ in range(5):
