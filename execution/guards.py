@@ -27,7 +27,11 @@ Modes, from safest to most dangerous: ``shadow`` (record only) < ``test`` (Upbit
   ``PAPER_PROFILE`` is not ``test``     ``PAPER_PROFILE_MISMATCH``
   both API keys are set                 ``KEYS_MISSING``
   ``READ_ONLY`` is not true             ``READ_ONLY``
+  the feed is live (``FEED_SOURCE``)    ``FEED_NOT_LIVE``
   ====================================  ==========================
+
+  Live orders follow live market data only: a replayed recording (the sandbox's default) never
+  drives a real order, however the other guards are set.
 
   When any fails, the order is downgraded. It runs as **test** when ``AUTO_TEST=true`` and test
   mode is itself possible (keys set, ``TEST_ORDERS=true``, not read-only); the reasons are the
@@ -52,6 +56,9 @@ reason             sides      modes           when
 ``NOT_RECONCILED`` buy        live            the start-up reconciliation has not succeeded
 ``BREAKER_OPEN``   both       test, live      the order endpoint group's breaker is open
 ``RISK_LIMIT``     both       test, live      ``execution.risk`` found a violation
+``NOTHING_HELD``   sell       live            our ledger holds less of the market than
+                                              the venue's minimum order (the caller
+                                              alerts; never an order)
 =================  =========  ==============  ===========================================
 
 (Modes are the *effective* mode.) Any of these → status ``BLOCKED``, nothing is sent. Otherwise
@@ -69,7 +76,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from config.settings import PaperProfile, Settings, TradeMode
+from config.settings import FeedSource, PaperProfile, Settings, TradeMode
 from execution.reasons import Flag, Reason, Status
 
 __all__ = ["GuardConfig", "IntentFacts", "ModeDecision", "Verdict", "decide_mode", "gate"]
@@ -100,6 +107,7 @@ class GuardConfig:
     read_only: bool  # READ_ONLY
     test_orders: bool  # TEST_ORDERS
     auto_test: bool  # AUTO_TEST
+    feed_live: bool = False  # FEED_SOURCE is the live exchange feed (not a replay)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GuardConfig:
@@ -113,6 +121,7 @@ class GuardConfig:
             read_only=execution.read_only,
             test_orders=execution.test_orders,
             auto_test=execution.auto_test,
+            feed_live=settings.feed.source is FeedSource.UPBIT,
         )
 
 
@@ -166,6 +175,7 @@ def decide_mode(requested: TradeMode, config: GuardConfig) -> ModeDecision:
         *([Reason.PAPER_PROFILE_MISMATCH] if config.paper_profile == PaperProfile.TEST else []),
         *([Reason.KEYS_MISSING] if not config.has_keys else []),
         *([Reason.READ_ONLY] if config.read_only else []),
+        *([Reason.FEED_NOT_LIVE] if not config.feed_live else []),
     ]
     if not live_failed:
         return ModeDecision(requested=requested, effective=TradeMode.LIVE, reasons=())
@@ -190,6 +200,7 @@ class IntentFacts:
     remaining: int | None  # requests left in the current second for the order group; None = unknown
     reconciled: bool  # the start-up reconciliation with the exchange has succeeded
     risk: tuple[str, ...] = ()  # risk violations found by execution.risk (human-readable)
+    nothing_held: bool = False  # a live sell: our ledger holds less than the venue's minimum order
 
     def __post_init__(self) -> None:
         """Only the two sides exist."""
@@ -248,6 +259,8 @@ def gate(decision: ModeDecision, facts: IntentFacts, *, max_data_lag_s: float,
     if sends and facts.risk:
         blocks.append(Reason.RISK_LIMIT)
         detail = "; ".join(facts.risk)
+    if mode == TradeMode.LIVE and not entry and facts.nothing_held:
+        blocks.append(Reason.NOTHING_HELD)
 
     if blocks:
         return Verdict(mode=mode, status=Status.BLOCKED, reasons=_ordered([*decision.reasons, *blocks]),

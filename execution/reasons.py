@@ -7,6 +7,10 @@ yet final), ``done`` / ``cancelled`` (the exchange's final states), ``unknown`` 
 the exchange's answer is not known: it may or may not hold the order), ``error`` (refused by the
 exchange, or confirmed absent after an unknown outcome). Only ``submitted`` and ``unknown`` are
 not final; the database refuses a second non-final attempt of one intent.
+
+An *attempt* being final is not the same as its *intent* being done: an exit whose attempt ended
+without executing is kept in ``pending_exits`` and retried (see :mod:`execution.engine`), and an
+``unknown`` attempt nobody could settle is in the needs-review queue (``review_since``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Reason(StrEnum):
     LIVE_DISABLED = "LIVE_DISABLED"  # live asked for, LIVE_TRADING is not true
     LIVE_UNCONFIRMED = "LIVE_UNCONFIRMED"  # live asked for, LIVE_CONFIRM is not the exact phrase
     READ_ONLY = "READ_ONLY"  # READ_ONLY=true: nothing is ever sent
+    FEED_NOT_LIVE = "FEED_NOT_LIVE"  # live asked for, but the market data is a replay (FEED_SOURCE is not upbit)
     # the attempt was stopped (nothing sent)
     THROTTLED = "THROTTLED"  # the exchange's request budget for the second stayed exhausted
     DATA_LAG = "DATA_LAG"  # the intent (or the live market data behind it) is too old
@@ -49,6 +54,7 @@ class Reason(StrEnum):
     PAUSED = "PAUSED"  # the operator paused entries
     RECONCILE_HALT = "RECONCILE_HALT"  # a reconciliation difference halted entries
     NOT_RECONCILED = "NOT_RECONCILED"  # live entries wait for the start-up reconciliation
+    NOTHING_HELD = "NOTHING_HELD"  # a live exit: our ledger holds less of the market than the venue's minimum
 
 
 class Flag(StrEnum):

@@ -21,6 +21,7 @@ def config(**changes: object) -> GuardConfig:
     values: dict[str, object] = {
         "has_keys": True, "live_trading": True, "live_confirmed": True,
         "paper_profile": PaperProfile.DEFAULT, "read_only": False, "test_orders": True, "auto_test": False,
+        "feed_live": True,
     }
     values.update(changes)
     return GuardConfig(**values)  # type: ignore[arg-type]
@@ -59,6 +60,8 @@ def oracle(requested: TradeMode, c: GuardConfig) -> tuple[TradeMode, tuple[Reaso
         live_problems.add(R.KEYS_MISSING)
     if c.read_only:
         live_problems.add(R.READ_ONLY)
+    if not c.feed_live:
+        live_problems.add(R.FEED_NOT_LIVE)
     if not live_problems:
         return LIVE, ()
     if c.auto_test and test_ok:
@@ -73,9 +76,9 @@ def oracle(requested: TradeMode, c: GuardConfig) -> tuple[TradeMode, tuple[Reaso
 BOOLS = (False, True)
 ALL_CONFIGS = [
     GuardConfig(has_keys=k, live_trading=lt, live_confirmed=lc, paper_profile=pp, read_only=ro,
-                test_orders=to, auto_test=at)
-    for k, lt, lc, pp, ro, to, at in itertools.product(
-        BOOLS, BOOLS, BOOLS, tuple(PaperProfile), BOOLS, BOOLS, BOOLS)
+                test_orders=to, auto_test=at, feed_live=fl)
+    for k, lt, lc, pp, ro, to, at, fl in itertools.product(
+        BOOLS, BOOLS, BOOLS, tuple(PaperProfile), BOOLS, BOOLS, BOOLS, BOOLS)
 ]
 
 
@@ -89,7 +92,7 @@ def test_every_combination_matches_the_oracle() -> None:
         assert bool(decision.reasons) == decision.downgraded
         assert len(set(decision.reasons)) == len(decision.reasons)
         checked += 1
-    assert checked == 3 * 2**7
+    assert checked == 3 * 2**8
 
 
 def test_live_needs_every_guard() -> None:
@@ -120,6 +123,9 @@ def test_a_downgrade_never_raises_the_mode() -> None:
     (LIVE, {"has_keys": False, "auto_test": True}, SHADOW, (R.KEYS_MISSING,)),
     (LIVE, {"read_only": True, "auto_test": True}, SHADOW, (R.READ_ONLY,)),
     (LIVE, {"has_keys": False, "read_only": True}, SHADOW, (R.KEYS_MISSING, R.AUTO_TEST_DISABLED, R.READ_ONLY)),
+    # every other guard agrees, but the market data is a replay: never live
+    (LIVE, {"feed_live": False}, SHADOW, (R.AUTO_TEST_DISABLED, R.FEED_NOT_LIVE)),
+    (LIVE, {"feed_live": False, "auto_test": True}, TEST, (R.FEED_NOT_LIVE,)),
 ])
 def test_examples(requested: TradeMode, changes: dict[str, object], effective: TradeMode,
                   reasons: tuple[Reason, ...]) -> None:
@@ -163,7 +169,9 @@ def test_from_settings(tmp_path: Path) -> None:
     }, env_file=env_file))
     assert armed == GuardConfig(has_keys=True, live_trading=True, live_confirmed=True,
                                 paper_profile=PaperProfile.TEST, read_only=True, test_orders=False,
-                                auto_test=True)
+                                auto_test=True, feed_live=False)
+    live_feed = load_settings(env={"FEED_SOURCE": "upbit", "MARKETS": "KRW-BTC"}, env_file=env_file)
+    assert GuardConfig.from_settings(live_feed).feed_live
     almost = load_settings(env={"LIVE_CONFIRM": LIVE_CONFIRM_PHRASE.lower()}, env_file=env_file)
     assert not GuardConfig.from_settings(almost).live_confirmed
 
@@ -215,6 +223,8 @@ def expected(decision: ModeDecision, facts: IntentFacts) -> tuple[Status | None,
         blocks.add(R.BREAKER_OPEN)
     if sending_mode and facts.risk:
         blocks.add(R.RISK_LIMIT)
+    if mode == LIVE and not buy and facts.nothing_held:
+        blocks.add(R.NOTHING_HELD)
     if blocks:
         return Status.BLOCKED, set(decision.reasons) | blocks
     if mode == SHADOW:
@@ -227,11 +237,12 @@ def expected(decision: ModeDecision, facts: IntentFacts) -> tuple[Status | None,
 @pytest.mark.parametrize("decision", DECISIONS, ids=ModeDecision.describe)
 def test_gate_table(decision: ModeDecision) -> None:
     seen: set[Status | None] = set()
-    for switches, side, (intent_age, bar_age), breaker, remaining, reconciled, risk in itertools.product(
-        SWITCHES, ("buy", "sell"), AGES, BOOLS, REMAINING, BOOLS, RISKS,
+    for switches, side, (intent_age, bar_age), breaker, remaining, reconciled, risk, held in itertools.product(
+        SWITCHES, ("buy", "sell"), AGES, BOOLS, REMAINING, BOOLS, RISKS, BOOLS,
     ):
         facts = IntentFacts(side=side, switches=switches, intent_age_s=intent_age, bar_age_s=bar_age,
-                            breaker_open=breaker, remaining=remaining, reconciled=reconciled, risk=risk)
+                            breaker_open=breaker, remaining=remaining, reconciled=reconciled, risk=risk,
+                            nothing_held=not held)
         verdict = gate(decision, facts, max_data_lag_s=MAX_LAG, throttle_remaining=THROTTLE)
         status, reasons = expected(decision, facts)
         where = (decision.describe(), facts)
@@ -297,6 +308,10 @@ SHADOW_D, TEST_D, LIVE_D, LIVE_AS_TEST, LIVE_AS_SHADOW = DECISIONS
     (LIVE_D, {"breaker_open": True, "side": "sell"}, Status.BLOCKED, (R.BREAKER_OPEN,)),
     (SHADOW_D, {"breaker_open": True}, Status.LOGGED, ()),
     (LIVE_D, {"risk": ("a", "b"), "side": "sell"}, Status.BLOCKED, (R.RISK_LIMIT,)),
+    (LIVE_D, {"nothing_held": True, "side": "sell"}, Status.BLOCKED, (R.NOTHING_HELD,)),
+    (LIVE_D, {"nothing_held": True}, None, ()),  # a buy holds nothing yet
+    (TEST_D, {"nothing_held": True, "side": "sell"}, None, ()),  # test orders sell nothing real
+    (LIVE_AS_TEST, {"nothing_held": True, "side": "sell"}, None, (R.LIVE_UNCONFIRMED,)),
     (LIVE_D, {"remaining": 1}, Status.THROTTLED, (R.THROTTLED,)),
     (LIVE_D, {"remaining": 0, "side": "sell"}, Status.THROTTLED, (R.THROTTLED,)),
     (LIVE_D, {"remaining": 2}, None, ()),
