@@ -12,23 +12,34 @@ caller passes the violations to :func:`execution.guards.gate` as ``IntentFacts.r
   last sell (at exactly that many it is allowed); 0 = no cooldown;
 * ``LIVE_MARKETS``: a live order's market must be listed; an empty list allows none;
 * ``RISK_DAILY_LOSS_KRW``: once the realised loss of the current UTC day reaches it, entries stop
-  (the caller also trips the kill switch, :func:`daily_loss_breached`); 0 = no daily limit.
+  (the caller also trips the kill switch, :func:`daily_loss_breached`); 0 = no daily limit. In
+  live mode the realised loss is our *live* ledger's (:func:`live_realized`: real fills and real
+  fees, so slippage counts), never the paper book's.
 
-Exits are never checked here: a position must always be closable. :func:`sell_volume` only sizes
-a sell to what is actually held.
+Exits (sells) are checked by :func:`check_exit` against the limits that bound what an order may
+do, not against those that bound new exposure: ``LIVE_MARKETS`` (live) and ``RISK_MAX_ORDER_KRW``
+(the order's estimated total, volume × the intent's price). A refused exit is not dropped: the
+engine keeps it pending and visible until an operator decides (see :mod:`execution.engine`).
+
+:func:`sell_volume` sizes a live sell to what *our own* ledger holds of the market and nothing
+more: coins the account holds that this bot did not buy are never sold. It never falls back to
+the paper volume: a holding of 0 (or an unknown one) sells 0, and the caller blocks the exit
+with ``NOTHING_HELD`` (as it does when the volume is worth less than the venue's minimum order,
+:func:`below_venue_minimum`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from config.settings import RiskSettings
-from exchange.rules import quote_currency, round_volume
+from exchange.rules import min_order_total, quote_currency, round_volume
 
-__all__ = ["KrwBudget", "RiskState", "check_entry", "daily_loss_breached", "sell_volume", "utc_day_start"]
+__all__ = ["KrwBudget", "LiveOrder", "RiskState", "below_venue_minimum", "check_entry", "check_exit", "daily_loss_breached",
+           "live_realized", "sell_volume", "utc_day_start"]
 
 _ZERO = Decimal(0)
 
@@ -84,6 +95,45 @@ def check_entry(*, market: str, amount_krw: Decimal, now: datetime, state: RiskS
         problems.append(f"realised loss today {_krw(-state.realized_today_krw)} KRW reached "
                         f"RISK_DAILY_LOSS_KRW={_krw(limits.daily_loss_krw)}")
     return tuple(problems)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveOrder:
+    """One of our live orders as the ledger knows it: what it executed, and when it last filled."""
+
+    market: str
+    side: str  # "bid" | "ask"
+    executed_volume: Decimal
+    executed_funds: Decimal  # KRW paid (bid) or received (ask), before the fee
+    paid_fee: Decimal  # KRW
+    filled_at: datetime | None  # the time of its last fill; None = nothing filled
+
+
+def live_realized(orders: Iterable[LiveOrder], *, day_start: datetime) -> Decimal:
+    """Realised PnL, in KRW, of the sells that filled in the UTC day starting at ``day_start``.
+
+    ``orders`` in the order they were placed. Average cost per market: a buy adds its funds and
+    its fee to the cost of what is held; a sell realises ``funds − fee − volume × average cost``
+    and takes its volume (at average cost) out of what is held. A sell of more than the ledger
+    held (it cannot happen through this bot) is costed at the average of what was held.
+    """
+    _aware(day_start, "day_start")
+    day_end = day_start + timedelta(days=1)
+    held: dict[str, tuple[Decimal, Decimal]] = {}  # market -> (volume, cost)
+    realised = _ZERO
+    for order in orders:
+        if order.executed_volume <= 0:
+            continue
+        volume, cost = held.get(order.market, (_ZERO, _ZERO))
+        if order.side == "bid":
+            held[order.market] = (volume + order.executed_volume, cost + order.executed_funds + order.paid_fee)
+            continue
+        average = cost / volume if volume > 0 else _ZERO
+        taken = min(order.executed_volume, volume)
+        held[order.market] = (volume - taken, cost - average * taken)
+        if order.filled_at is not None and day_start <= order.filled_at < day_end:
+            realised += order.executed_funds - order.paid_fee - average * order.executed_volume
+    return realised
 
 
 def daily_loss_breached(realized_today_krw: Decimal, limits: RiskSettings) -> bool:
@@ -210,17 +260,51 @@ class KrwBudget:
         return {key: r.amount for key, r in self._reservations.items()}
 
 
-def sell_volume(requested: Decimal, held_free: Decimal | None, market: str) -> Decimal:
-    """The volume to sell: ``min(requested, held_free)`` rounded down to the exchange's precision.
+def check_exit(*, market: str, volume: Decimal, price: Decimal, limits: RiskSettings, live: bool) -> tuple[str, ...]:
+    """Every limit a sell of ``volume`` at about ``price`` breaks; ``()`` = none.
 
-    ``held_free`` is the free (unlocked) balance of the base currency; ``None`` = unknown, so
-    ``requested`` is used as is (rounded). 0 means nothing can be sold (the caller blocks with
-    ``RISK_LIMIT``). Precision comes from :func:`exchange.rules.round_volume`; ``market`` is
-    validated as an Upbit market id.
+    The order's total is estimated as ``volume × price`` (a market sell's proceeds are not known
+    before it fills). ``LIVE_MARKETS`` applies to live orders only, as for entries.
+    """
+    for what, value in (("volume", volume), ("price", price)):
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{what} must be a finite amount >= 0, got {value!r}")
+    problems: list[str] = []
+    total = volume * price
+    if total > limits.max_order_krw:
+        problems.append(f"sell total about {_krw(total.quantize(Decimal(1)))} KRW above "
+                        f"RISK_MAX_ORDER_KRW={_krw(limits.max_order_krw)}")
+    if live and market not in limits.live_markets:
+        allowed = ",".join(limits.live_markets) or "empty: no market may trade live"
+        problems.append(f"{market} not in LIVE_MARKETS ({allowed})")
+    return tuple(problems)
+
+
+ALL_OF_IT = Decimal("0.99")
+"""An exit asking for at least this share of what is held sells all of it (no dust is left)."""
+
+
+def sell_volume(requested: Decimal, held: Decimal, market: str) -> Decimal:
+    """The volume a live sell may carry: what our ledger holds of ``market``, never more.
+
+    ``held`` is the volume our own fills bought and did not sell, minus what our open sells
+    still have on the book. An exit that asks for (nearly) all of it — ``requested >= held ×
+    ALL_OF_IT``, since a market buy of a KRW total rarely buys exactly the paper volume — sells
+    all of it; a smaller (partial) exit sells ``requested``. The result is rounded down to the
+    exchange's precision. 0 means there is nothing of ours to sell: the caller blocks the exit
+    (``NOTHING_HELD``) and never sends it. ``market`` is validated as an Upbit market id.
     """
     quote_currency(market)
-    for what, value in (("requested", requested), ("held_free", held_free)):
-        if value is not None and (not value.is_finite() or value < 0):
+    for what, value in (("requested", requested), ("held", held)):
+        if not value.is_finite() or value < 0:
             raise ValueError(f"{what} volume must be a finite amount >= 0, got {value!r}")
-    volume = requested if held_free is None else min(requested, held_free)
-    return round_volume(volume)
+    if held == 0:
+        return _ZERO
+    wanted = held if requested >= held * ALL_OF_IT else requested
+    return round_volume(min(wanted, held))
+
+
+def below_venue_minimum(volume: Decimal, price: Decimal, market: str, *, at: datetime | None = None) -> bool:
+    """True when a sell of ``volume`` at about ``price`` is worth less than the venue's minimum order
+    total (Upbit refuses it as ``under_min_total_ask``): such a holding cannot be sold on its own."""
+    return volume <= 0 or volume * price < min_order_total(market, at=at)

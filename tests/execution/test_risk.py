@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.settings import RiskSettings
-from execution.risk import KrwBudget, RiskState, check_entry, daily_loss_breached, sell_volume, utc_day_start
+from execution.risk import (
+    KrwBudget, RiskState, below_venue_minimum, check_entry, check_exit, daily_loss_breached, sell_volume, utc_day_start,
+)
 
 NOW = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 LIMITS = RiskSettings(max_order_krw=D(1_000_000), daily_loss_krw=D(100_000), max_positions=2,
@@ -275,32 +277,55 @@ def test_budget_never_spends_a_won_twice(start: int, ops: list[tuple[object, ...
 # ---- sell_volume ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("requested", "held", "volume"), [
-    ("0.5", "1", "0.5"),
-    ("1", "0.5", "0.5"),
-    ("0.123456789", None, "0.12345678"),  # unknown holding: as requested, rounded down
+    ("0.5", "1", "0.5"),  # a partial exit
+    ("1", "0.5", "0.5"),  # never more than held
+    ("0.995", "1", "1"),  # nearly all of it: all of it, no dust left
     ("1", "0.999999999", "0.99999999"),
-    ("1", "0", "0"),
+    ("1", "0", "0"),  # nothing of ours: nothing, never the paper volume
     ("1", "0.000000009", "0"),  # dust below the precision
 ])
-def test_sell_volume(requested: str, held: str | None, volume: str) -> None:
-    result = sell_volume(D(requested), None if held is None else D(held), "KRW-BTC")
-    assert result == D(volume)
+def test_sell_volume(requested: str, held: str, volume: str) -> None:
+    assert sell_volume(D(requested), D(held), "KRW-BTC") == D(volume)
 
 
 def test_sell_volume_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="market"):
         sell_volume(D(1), D(1), "BTC")
-    with pytest.raises(ValueError, match="held_free"):
+    with pytest.raises(ValueError, match="held"):
         sell_volume(D(1), D(-1), "KRW-BTC")
     with pytest.raises(ValueError, match="requested"):
-        sell_volume(D("NaN"), None, "KRW-BTC")
+        sell_volume(D("NaN"), D(1), "KRW-BTC")
+    with pytest.raises(ValueError, match="held"):
+        sell_volume(D(1), D("Infinity"), "KRW-BTC")
 
 
 @given(requested=st.decimals(min_value=0, max_value=10**6, places=12),
-       held=st.none() | st.decimals(min_value=0, max_value=10**6, places=12))
-def test_sell_volume_never_exceeds_what_is_held(requested: D, held: D | None) -> None:
+       held=st.decimals(min_value=0, max_value=10**6, places=12))
+def test_sell_volume_never_exceeds_what_is_held(requested: D, held: D) -> None:
     volume = sell_volume(requested, held, "KRW-ETH")
-    assert D(0) <= volume <= requested
-    assert held is None or volume <= held
+    assert D(0) <= volume <= held
     assert volume == volume.quantize(D("0.00000001"))
-    assert min(requested, held if held is not None else requested) - volume < D("0.00000001")
+    if requested < held * D("0.99"):
+        assert volume <= requested and requested - volume < D("0.00000001")
+    else:
+        assert held - volume < D("0.00000001")
+
+
+def test_below_venue_minimum() -> None:
+    assert below_venue_minimum(D("0.00005"), D(100_000_000), "KRW-BTC") is False  # 5,000 KRW exactly
+    assert below_venue_minimum(D("0.00004999"), D(100_000_000), "KRW-BTC") is True
+    assert below_venue_minimum(D(0), D(100_000_000), "KRW-BTC") is True
+
+
+# ---- check_exit -------------------------------------------------------------------------------
+
+def test_exits_obey_live_markets_and_the_order_cap() -> None:
+    assert check_exit(market="KRW-BTC", volume=D("0.01"), price=D(100_000_000), limits=LIMITS, live=True) == ()
+    assert check_exit(market="KRW-XRP", volume=D(1), price=D(1000), limits=LIMITS, live=True) == (
+        "KRW-XRP not in LIVE_MARKETS (KRW-BTC,KRW-ETH)",)
+    assert check_exit(market="KRW-XRP", volume=D(1), price=D(1000), limits=LIMITS, live=False) == ()
+    assert check_exit(market="KRW-BTC", volume=D("0.02"), price=D(100_000_000), limits=LIMITS, live=False) == (
+        "sell total about 2,000,000 KRW above RISK_MAX_ORDER_KRW=1,000,000",)
+    empty = RiskSettings(live_markets=())
+    assert check_exit(market="KRW-BTC", volume=D("0.001"), price=D(1000), limits=empty, live=True) == (
+        "KRW-BTC not in LIVE_MARKETS (empty: no market may trade live)",)
