@@ -30,6 +30,33 @@ An *intent* is a paper trade. For each one, in order:
 Test orders create nothing, so a test attempt with an unknown outcome is simply ``error`` and
 the next attempt is sent (up to :data:`MAX_ATTEMPTS`).
 
+**Live sells sell only what is ours.** A live sell's volume is what our own fills bought of the
+market and did not sell, minus what our open sells still ask for (:func:`execution.risk.sell_volume`),
+never the paper volume. When that is worth less than the venue's minimum order, the sell is
+``blocked`` with ``NOTHING_HELD`` and an alert says so: no order. Exits are risk-checked too
+(``LIVE_MARKETS``, ``RISK_MAX_ORDER_KRW``: :func:`execution.risk.check_exit`).
+
+**An exit is never dropped.** An exit (a sell, test or live) whose attempt ends without executing
+— blocked by the breaker, a risk limit or a persistent throttle, refused by the venue, failed
+:data:`MAX_ATTEMPTS` times, cancelled with nothing filled — is kept in ``pending_exits``
+(:mod:`persistence.exits`), in the same transaction as that attempt's final status, with one
+critical alert. Every step re-checks the due ones (backoff 1 s doubling to 300 s) and sends a new
+attempt, in the mode the exit is pending in, once the gate lets it through. It stays pending until
+an attempt executes it, nothing of ours is left to sell, or an operator abandons it. While an exit
+of a market is pending, entries in that market are refused (``RISK_LIMIT``).
+
+**Adoption checks the order.** An order found under our identifier (a lookup, or the reply to a
+duplicate-identifier answer) is adopted only when it is the order we requested
+(:func:`execution.adoption.mismatches`). A mismatch is never adopted: the attempt is recorded as
+not placed (``error``), the kill switch is set (entries halt until an operator looks) and a
+critical alert names both orders. Identifiers carry a random nonce
+(:func:`trading.orders.identifier`), so an honest collision cannot happen.
+
+**Needs review.** A live attempt whose outcome no lookup could settle for ``review_after_s``
+(every lookup failed) enters the needs-review queue: one critical alert, shown by ``ctl status``,
+the dashboard and Telegram. It stays ``unknown`` (no second attempt of its intent can go out) and
+is still looked up every :data:`REVIEW_LOOKUP_S`; ``ctl review <attempt> placed|absent`` settles it.
+
 Failpoints (drills): ``execution.after_intent_commit`` between 2 and the send,
 ``execution.after_send`` between the exchange's answer and its record.
 """
@@ -39,6 +66,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from datetime import timedelta
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,17 +82,19 @@ from exchange.errors import (
 )
 from exchange.models import Order
 from execution import risk
+from execution.adoption import mismatches
 from execution.failpoints import Failpoints
 from execution.guards import GuardConfig, IntentFacts, ModeDecision, Verdict, decide_mode, gate
 from execution.reasons import Flag, Reason, Status
 from persistence import account as account_repo
 from persistence import alerts, control, cursors
 from persistence import attempts as repo
+from persistence import exits as exits_repo
 from persistence import execution_state as state_repo
 from persistence.attempts import Intent
 from persistence.errors import translated
 from supervisor.clock import Clock
-from trading.orders import identifier, market_order_request
+from trading.orders import identifier, market_order_request, new_nonce
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +107,8 @@ FOLLOWS_PER_STEP = 10
 MAX_ATTEMPTS = 3
 THROTTLE_WAITS = 3  # a throttled intent waits for this many fresh seconds before it is recorded
 SLOW_FOLLOW_S = 10.0
+REVIEW_LOOKUP_S = 30.0  # an attempt in the needs-review queue is looked up this often
+EXITS_PER_STEP = 10
 
 
 class Exchange(Protocol):
@@ -104,6 +136,7 @@ class EngineConfig:
     lookup_window_s: float = 3.0
     follow_timeout_s: float = 60.0
     feed_is_live: bool = False
+    review_after_s: float = 300.0  # an unknown outcome no lookup settled this long goes to review
 
 
 @dataclass(slots=True)
@@ -121,6 +154,10 @@ class Stats:
     adopted: int = 0
     absent: int = 0
     fills: int = 0
+    pending_exits: int = 0  # exits that became pending (did not execute) since start
+    exits_retried: int = 0  # new attempts sent for pending exits
+    mismatches: int = 0  # orders found under our identifier that were not ours: never adopted
+    reviews: int = 0  # attempts put in the needs-review queue
     by_status: dict[str, int] = field(default_factory=dict)
 
 
@@ -146,9 +183,35 @@ def _attempt_row(intent: Intent, number: int, verdict: Verdict, request: dict[st
         error=verdict.detail)
 
 
-def _budget_key(ident: str) -> str:
-    """Reservations are per intent: ``{bot}-{intent}`` of any of its attempts' identifiers."""
-    return ident.rsplit("-", 1)[0]
+def _budget_key(paper_trade_id: int) -> str:
+    """Reservations are per intent, whichever of its attempts holds the KRW."""
+    return str(paper_trade_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """An attempt as the engine carries it: the row's id and what settling it needs."""
+
+    attempt_id: int
+    paper_trade_id: int
+    market: str
+    side: str  # "bid" | "ask"
+    mode: str
+    identifier: str
+    request: Mapping[str, str]
+
+    @property
+    def exit(self) -> bool:
+        """A sell that must execute: test or live (shadow sends nothing, so it cannot)."""
+        return self.side == "ask" and self.mode in (TradeMode.TEST.value, TradeMode.LIVE.value)
+
+    @classmethod
+    def of_row(cls, attempt_id: int, row: repo.Attempt) -> _Target:
+        return cls(attempt_id, row.paper_trade_id, row.market, row.side, row.mode, row.identifier, row.request)
+
+    @classmethod
+    def of_open(cls, att: repo.Open) -> _Target:
+        return cls(att.id, att.paper_trade_id, att.market, att.side, att.mode, att.identifier, att.request)
 
 
 def _status_of(order: Order) -> Status:
@@ -174,7 +237,8 @@ class Engine:
 
     def __init__(self, conn: psycopg.Connection, exchange: Exchange | None, config: EngineConfig, *,
                  clock: Clock, failpoints: Failpoints | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_mode: Callable[[ModeDecision], None] | None = None) -> None:
+                 on_mode: Callable[[ModeDecision], None] | None = None,
+                 nonce: Callable[[], str] = new_nonce) -> None:
         self.conn = conn
         self.exchange = exchange
         self.config = config
@@ -182,6 +246,7 @@ class Engine:
         self.failpoints = failpoints or Failpoints()
         self.sleep = sleep
         self.on_mode = on_mode
+        self.nonce = nonce
         self.cursor = 0
         self.started_at = clock.now()
         self.decision: ModeDecision | None = None
@@ -189,20 +254,29 @@ class Engine:
         self.follows: dict[int, _Follow] = {}
         self.stats = Stats()
         self.waiting: str | None = None
+        self.pending_exits: list[exits_repo.PendingExit] = []  # as of the last step (counters, status)
+        self.in_review: int = 0  # attempts in the needs-review queue, as of the last pass
         self._maybe_open = True  # non-final attempts may exist (always at start): look them up
+        self._review_next: dict[int, float] = {}  # attempt id -> monotonic time of its next lookup
 
     # ---- start-up -------------------------------------------------------------------------
 
     def prepare(self) -> None:
         with translated():
             self.cursor = cursors.get(self.conn, CONSUMER)
+            self.pending_exits = exits_repo.pending(self.conn)
             self.conn.commit()
         log.info("execution resuming after paper trade %d", self.cursor)
+        if self.pending_exits:
+            log.warning("%d exit(s) pending from before this start: %s", len(self.pending_exits),
+                        "; ".join(f"{p.market} (paper trade {p.paper_trade_id}, {p.mode}): {p.reason}"
+                                  for p in self.pending_exits))
 
     # ---- one wake -------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Resolve and follow what is open, then turn the next batch of intents into attempts.
+        """Resolve and follow what is open, retry due pending exits, then turn the next batch of
+        intents into attempts.
 
         Returns True when there may be more to do (the caller wakes it again at once): one call
         never runs long, so the actor stays responsive and the hang watchdog stays quiet."""
@@ -213,7 +287,10 @@ class Engine:
             # the flags are read after the intents: a switch set before one is always seen
             intents, switches = repo.intents_and_flags(self.conn, self.cursor, limit)
         decision = self._decide(switches)
-        if self._hold_for_reconciliation(switches) or not intents:
+        if self._hold_for_reconciliation(switches):
+            return False
+        self._retry_exits(decision, switches)
+        if not intents:
             return False
         if decision.effective is TradeMode.SHADOW:
             self._record_batch(intents, decision, switches)
@@ -286,7 +363,7 @@ class Engine:
         for intent in intents:
             verdict = gate(decision, self._facts(intent, switches, decision),
                            max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
-            ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
+            ident = self._identifier(intent, 1)
             rows.append(_attempt_row(intent, 1, verdict, market_order_request(intent, ident)))
         with translated():
             with self.conn.cursor() as cur:
@@ -295,6 +372,9 @@ class Engine:
             self.conn.commit()
         self.cursor = intents[-1].paper_trade_id
         self._count(rows)
+
+    def _identifier(self, intent: Intent, number: int) -> str:
+        return identifier(self.config.bot_id, intent.paper_trade_id, number, self.nonce())
 
     def _count(self, rows: list[repo.Attempt]) -> None:
         self.stats.attempts += len(rows)
@@ -310,7 +390,7 @@ class Engine:
     # ---- test and live: one intent at a time ------------------------------------------------
 
     def _facts(self, intent: Intent, switches: Mapping[str, object], decision: ModeDecision, *,
-               violations: tuple[str, ...] = ()) -> IntentFacts:
+               violations: tuple[str, ...] = (), nothing_held: bool = False) -> IntentFacts:
         now = self.clock.now()
         age = (now - intent.created_at).total_seconds() if intent.created_at is not None else 0.0
         bar_age = None
@@ -323,27 +403,53 @@ class Engine:
             remaining = self.exchange.last_remaining(group)
         return IntentFacts(side=intent.side, switches=switches, intent_age_s=age, bar_age_s=bar_age,
                            breaker_open=bool(breaker_open), remaining=remaining,
-                           reconciled=self._reconciled(switches), risk=violations)
+                           reconciled=self._reconciled(switches), risk=violations, nothing_held=nothing_held)
 
     def _risk(self, intent: Intent, decision: ModeDecision, snapshot: risk.RiskState) -> tuple[str, ...]:
-        """The risk limits an entry breaks (exits are never refused by risk), the KRW budget included."""
+        """The risk limits an entry breaks, the KRW budget and pending exits included."""
         if intent.side != "buy":
             return ()
         violations = list(risk.check_entry(market=intent.market, amount_krw=intent.amount_krw, now=self.clock.now(),
                                            state=snapshot, limits=self.config.risk,
                                            live=decision.effective is TradeMode.LIVE))
+        with translated():
+            pending = exits_repo.pending_markets(self.conn, decision.effective.value)
+            self.conn.commit()
+        if intent.market in pending:
+            violations.append(f"an exit of {intent.market} is pending since "
+                              f"{pending[intent.market]:%Y-%m-%d %H:%M:%S} UTC: no new entry until it executes")
         if decision.effective is TradeMode.LIVE:
             with translated():
                 free = state_repo.free_balance(self.conn, "KRW")
                 self.conn.commit()
             if free is not None:
                 self.budget.observe(free[0], free[1])
-            if not self.budget.reserve(_budget_key(identifier(self.config.bot_id, intent.paper_trade_id, 1)),
-                                       intent.amount_krw, self.clock.now()):
+            if not self.budget.reserve(_budget_key(intent.paper_trade_id), intent.amount_krw, self.clock.now()):
                 available = self.budget.available
                 violations.append(f"order total {intent.amount_krw:,.0f} KRW above the free KRW budget "
                                   f"{'unknown' if available is None else f'{available:,.0f}'}")
         return tuple(violations)
+
+    def _exit_risk(self, intent: Intent, decision: ModeDecision, request: Mapping[str, str]) -> tuple[str, ...]:
+        """The limits a sell breaks (LIVE_MARKETS, the order cap); never the entry-only ones."""
+        if intent.side != "sell" or decision.effective is TradeMode.SHADOW:
+            return ()
+        return risk.check_exit(market=intent.market, volume=Decimal(request["volume"]), price=intent.price,
+                               limits=self.config.risk, live=decision.effective is TradeMode.LIVE)
+
+    def _verdict(self, intent: Intent, decision: ModeDecision, switches: Mapping[str, object],
+                 violations: tuple[str, ...], nothing_held: bool) -> Verdict:
+        """The gate's verdict, waiting up to THROTTLE_WAITS fresh seconds while it says THROTTLED."""
+        verdict = None
+        for _ in range(THROTTLE_WAITS + 1):
+            verdict = gate(decision, self._facts(intent, switches, decision, violations=violations,
+                                                 nothing_held=nothing_held),
+                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+            if verdict.status is not Status.THROTTLED:
+                break
+            self.sleep(1.0)  # Upbit's budgets are per second: the next second has a fresh one
+        assert verdict is not None
+        return verdict
 
     def _one(self, intent: Intent, decision: ModeDecision, switches: Mapping[str, object]) -> None:
         violations: tuple[str, ...] = ()
@@ -354,41 +460,45 @@ class Engine:
             if self._check_daily_loss(snapshot, switches):
                 switches = self._switches()
             violations = self._risk(intent, decision, snapshot)
-        verdict = None
-        for _ in range(THROTTLE_WAITS + 1):
-            verdict = gate(decision, self._facts(intent, switches, decision, violations=violations),
-                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
-            if verdict.status is not Status.THROTTLED:
-                break
-            self.sleep(1.0)  # Upbit's budgets are per second: the next second has a fresh one
-        assert verdict is not None
-        ident = identifier(self.config.bot_id, intent.paper_trade_id, 1)
-        row = _attempt_row(intent, 1, verdict, self._request(intent, ident, decision))
+        request, nothing_held = self._request(intent, self._identifier(intent, 1), decision)
+        violations += self._exit_risk(intent, decision, request)
+        verdict = self._verdict(intent, decision, switches, violations, nothing_held)
+        row = _attempt_row(intent, 1, verdict, request)
+        settle = None
+        if verdict.status is not None and row.side == "ask" and verdict.mode is not TradeMode.SHADOW:
+            outcome = _NOTHING_HELD if Reason.NOTHING_HELD in verdict.reasons else _NOT_EXECUTED
+
+            def settle(cur: psycopg.Cursor) -> None:  # in the attempt's own transaction
+                self._settle_exit(cur, intent.paper_trade_id, intent.market, verdict.mode.value, outcome,
+                                  _why(verdict), request=request)
         with translated():
-            attempt_id = repo.commit_first_attempt(self.conn, row, CONSUMER)
+            attempt_id = repo.commit_first_attempt(self.conn, row, CONSUMER, then=settle)
         self.cursor = intent.paper_trade_id
         self._count([row])
         if verdict.status is None:
             before, self._maybe_open = self._maybe_open, True  # until the answer is recorded
-            if self._send(attempt_id, row, intent):
+            if self._send(_Target.of_row(attempt_id, row)):
                 self._maybe_open = before  # final, and nothing else was opened: no lookup pass needed
         elif intent.side == "buy":
-            self.budget.release(_budget_key(ident), spent=False)
+            self.budget.release(_budget_key(intent.paper_trade_id), spent=False)
 
-    def _request(self, intent: Intent, ident: str, decision: ModeDecision) -> dict[str, str]:
-        """The order for the intent. A live sell sells what our ledger holds of the market: a market
-        buy of a KRW total rarely buys exactly the paper volume, and an exit must not leave dust."""
+    def _request(self, intent: Intent, ident: str, decision: ModeDecision, *,
+                 replacing: int | None = None) -> tuple[dict[str, str], bool]:
+        """The order for the intent, and whether a live sell has nothing of ours to sell.
+
+        A live sell sells what our ledger holds of the market and no open sell of ours already
+        asks for (:func:`execution.risk.sell_volume`): a market buy of a KRW total rarely buys
+        exactly the paper volume, an exit must not leave dust, and it must never sell coins this
+        bot did not buy. The paper volume is never sent live."""
         request = market_order_request(intent, ident)
-        if intent.side == "sell" and decision.effective is TradeMode.LIVE:
-            with translated():
-                held = state_repo.held_volume(self.conn, intent.market)
-                self.conn.commit()
-            if held > 0:
-                wanted = held if intent.volume >= held * Decimal("0.99") else intent.volume
-                volume = risk.sell_volume(wanted, held, intent.market)
-                if volume > 0:
-                    request["volume"] = str(volume)
-        return request
+        if intent.side != "sell" or decision.effective is not TradeMode.LIVE:
+            return request, False
+        with translated():
+            held = state_repo.sellable_volume(self.conn, intent.market, replacing=replacing)
+            self.conn.commit()
+        volume = risk.sell_volume(intent.volume, held, intent.market)
+        request["volume"] = str(volume)
+        return request, risk.below_venue_minimum(volume, intent.price, intent.market)
 
     def _check_daily_loss(self, snapshot: risk.RiskState, switches: Mapping[str, object]) -> bool:
         """Trip the kill switch when the day's realised loss reached the limit; whether it did now."""
@@ -405,90 +515,210 @@ class Engine:
             alerts.enqueue(cur, kind="killswitch", level="critical", text=text)
         return True
 
+    # ---- exits that have not executed ---------------------------------------------------------
+
+    def _settle_exit(self, cur: psycopg.Cursor, paper_trade_id: int, market: str, mode: str, outcome: str,
+                     why: str, *, request: Mapping[str, str] | None = None) -> None:
+        """Record what became of an exit, in the caller's transaction (the one that gave its attempt
+        a final status): executed, nothing of ours to sell, or still pending (one critical alert)."""
+        if outcome == _EXECUTED:
+            was = exits_repo.resolve(cur, paper_trade_id, "executed")
+            if was is not None:
+                alerts.enqueue(cur, kind="exit", level="info",
+                               text=f"pending exit of {market} (paper trade {paper_trade_id}, {mode}) executed after "
+                                    f"{was.tries} tr{'y' if was.tries == 1 else 'ies'}; it was pending since "
+                                    f"{was.since:%Y-%m-%d %H:%M:%S} UTC ({was.reason})")
+            return
+        if outcome == _NOTHING_HELD:
+            was = exits_repo.resolve(cur, paper_trade_id, "nothing held")
+            volume = (request or {}).get("volume", "0")
+            alerts.enqueue(cur, kind="exit", level="warning",
+                           text=f"exit of {market} (paper trade {paper_trade_id}) not sent: our ledger holds "
+                                f"{volume} {market.partition('-')[2]} to sell, less than the venue's minimum order "
+                                f"(NOTHING_HELD){'; its pending exit is closed' if was is not None else ''}. Coins "
+                                f"this bot did not buy are never sold.")
+            return
+        pending = exits_repo.keep_pending(cur, paper_trade_id=paper_trade_id, market=market, mode=mode, reason=why,
+                                          now=self.clock.now())
+        if pending.tries == 1:
+            self.stats.pending_exits += 1
+            alerts.enqueue(cur, kind="exit", level="critical",
+                           text=f"EXIT PENDING: the {mode} exit of {market} (paper trade {paper_trade_id}) did not "
+                                f"execute: {why}. It stays pending and is retried with backoff until it executes "
+                                f"(ctl status shows it; ctl abandon-exit {paper_trade_id} gives it up)")
+            log.error("exit of %s (paper trade %d, %s) pending: %s", market, paper_trade_id, mode, why)
+
+    def _retry_exits(self, decision: ModeDecision, switches: Mapping[str, object]) -> None:
+        """Re-check the pending exits that are due; send a new attempt for each the gate lets through."""
+        now = self.clock.now()
+        with translated():
+            due = exits_repo.due(self.conn, now, limit=EXITS_PER_STEP)
+            self.pending_exits = exits_repo.pending(self.conn)
+            self.conn.commit()
+        for pending in due:
+            if pending.mode != decision.effective.value:
+                why = (f"waiting for {pending.mode} mode (running {decision.effective.value}); "
+                       f"{_last_cause(pending.reason)}")
+                with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                    exits_repo.defer(cur, pending.paper_trade_id, reason=why, now=now)
+                continue
+            self._retry_exit(pending, decision, switches)
+
+    def _retry_exit(self, pending: exits_repo.PendingExit, decision: ModeDecision,
+                    switches: Mapping[str, object]) -> None:
+        intent = self._intent(pending.paper_trade_id)
+        with translated():
+            number = repo.next_attempt(self.conn, intent.paper_trade_id)
+            self.conn.commit()
+        request, nothing_held = self._request(intent, self._identifier(intent, number), decision)
+        violations = self._exit_risk(intent, decision, request)
+        verdict = gate(decision, self._facts(intent, switches, decision, violations=violations,
+                                             nothing_held=nothing_held),
+                       max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+        if verdict.status is Status.THROTTLED:
+            return  # the next wake, in a fresh second
+        if verdict.status is not None:
+            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                if Reason.NOTHING_HELD in verdict.reasons:
+                    self._settle_exit(cur, intent.paper_trade_id, intent.market, pending.mode, _NOTHING_HELD, "",
+                                      request=request)
+                else:
+                    exits_repo.defer(cur, intent.paper_trade_id, reason=_why(verdict), now=self.clock.now())
+            return
+        row = _attempt_row(intent, number, verdict, request)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            attempt_id = repo.insert_one(cur, row)
+        self._count([row])
+        self.stats.exits_retried += 1
+        log.info("pending exit of %s (paper trade %d): attempt %d", intent.market, intent.paper_trade_id, number)
+        self._maybe_open = True
+        self._send(_Target.of_row(attempt_id, row))
+
     # ---- sending and recording ------------------------------------------------------------
 
-    def _send(self, attempt_id: int, row: repo.Attempt, intent: Intent) -> bool:
+    def _send(self, target: _Target) -> bool:
         """Send the attempt's request and record the outcome; True when it ended final without
         leaving or opening any other attempt (nothing for a lookup pass to find)."""
         assert self.exchange is not None
         self.failpoints.passed("execution.after_intent_commit")
-        live = row.mode == TradeMode.LIVE
-        params = _params(row.request)
+        live = target.mode == TradeMode.LIVE
+        params = _params(target.request)
         self.stats.sent += 1
         try:
             order = self.exchange.create_order(**params) if live else self.exchange.test_order(**params)
         except DuplicateIdentifier as exc:
-            self._note(attempt_id, f"duplicate identifier: {exc}")
-            self._resolve(self._open(attempt_id))
+            self._note(target.attempt_id, f"duplicate identifier: {exc}")
+            self._resolve(self._open(target.attempt_id))
             return False
         except OrderOutcomeUnknown as exc:
             self.stats.unknown += 1
-            self._note(attempt_id, str(exc))
+            self._note(target.attempt_id, str(exc))
             if live:
-                self._resolve(self._open(attempt_id))
+                self._resolve(self._open(target.attempt_id))
             else:
-                self._retry(attempt_id, intent, Status.ERROR, f"test order outcome unknown: {exc}")
+                self._retry(target, Status.ERROR, f"test order outcome unknown: {exc}")
             return False
         except CircuitOpen as exc:
-            self._finish(attempt_id, Status.BLOCKED, str(exc), reasons=(Reason.BREAKER_OPEN.value,))
-            self._release(row)
+            self._finish(target, Status.BLOCKED, str(exc), reasons=(Reason.BREAKER_OPEN.value,))
+            self._release(target)
             return True
         except RateLimited as exc:
             self.sleep(min(exc.retry_after or 1.0, 5.0))
-            self._retry(attempt_id, intent, Status.THROTTLED, f"refused by the rate limit: {exc}")
+            self._retry(target, Status.THROTTLED, f"refused by the rate limit: {exc}")
             return False
         except (OrderRejectedByVenue, AuthFailed, CredentialsMissing) as exc:
-            self._finish(attempt_id, Status.ERROR, str(exc))
-            self._release(row)
+            self._finish(target, Status.ERROR, str(exc))
+            self._release(target)
             if isinstance(exc, (AuthFailed, CredentialsMissing)):
-                self._alert("error", f"order {row.identifier} refused: {exc}")
+                self._alert("error", f"order {target.identifier} refused: {exc}")
             return True
         except ExchangeError as exc:  # anything else: we cannot know it was not placed
             self.stats.unknown += 1
-            self._note(attempt_id, str(exc))
+            self._note(target.attempt_id, str(exc))
             if live:
-                self._resolve(self._open(attempt_id))
+                self._resolve(self._open(target.attempt_id))
             else:
-                self._retry(attempt_id, intent, Status.ERROR, f"test order failed: {exc}")
+                self._retry(target, Status.ERROR, f"test order failed: {exc}")
             return False
         self.failpoints.passed("execution.after_send")
         if live:
-            self._adopt(attempt_id, order, "reply")
+            self._adopt(target, order, "reply")
             return False
-        self._finish(attempt_id, Status.TEST_OK, None, response=_body(order))
-        self._release(row)
+        self._finish(target, Status.TEST_OK, None, response=_body(order))
+        self._release(target)
         return True
 
-    def _release(self, row: repo.Attempt) -> None:
-        if row.side == "bid":
-            self.budget.release(_budget_key(row.identifier), spent=False)
+    def _release(self, target: _Target) -> None:
+        if target.side == "bid":
+            self.budget.release(_budget_key(target.paper_trade_id), spent=False)
 
     def _note(self, attempt_id: int, error: str) -> None:
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
             repo.note_error(cur, attempt_id, error)
 
-    def _finish(self, attempt_id: int, status: Status, error: str | None, *, response: object | None = None,
+    def _finish(self, target: _Target, status: Status, error: str | None, *, response: object | None = None,
                 reasons: tuple[str, ...] | None = None) -> None:
+        """Give the attempt its final status; an exit is settled in the same transaction."""
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            repo.finish(cur, attempt_id, status=status.value, error=error, response=response, reasons=reasons)
+            repo.finish(cur, target.attempt_id, status=status.value, error=error, response=response, reasons=reasons)
+            if target.exit:
+                executed = status is Status.TEST_OK
+                why = f"{status.value}" + (f" ({', '.join(reasons)})" if reasons else "") + (f": {error}" if error else "")
+                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode,
+                                  _EXECUTED if executed else _NOT_EXECUTED, why)
         self._counted(status.value)
 
-    def _adopt(self, attempt_id: int, order: Order, source: str) -> None:
+    def _adopt(self, target: _Target, order: Order, source: str) -> None:
+        """Record the exchange's order as this attempt's, after checking it is the order we asked for."""
+        found = mismatches(order, target.request)
+        if found:
+            self._refuse_adoption(target, order, source, found)
+            return
         status = _status_of(order)
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            self.stats.fills += repo.record_order(cur, attempt_id, order, _body(order), status=status.value,
+            self.stats.fills += repo.record_order(cur, target.attempt_id, order, _body(order), status=status.value,
                                                   source=source)
-        key = _budget_key(order.identifier or "")
+            if target.exit and status is not Status.SUBMITTED:
+                executed = order.executed_volume > 0
+                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode,
+                                  _EXECUTED if executed else _NOT_EXECUTED,
+                                  f"the exchange {order.state} the order with nothing filled")
+        key = _budget_key(target.paper_trade_id)
         if status is Status.SUBMITTED:
             self._maybe_open = True
             now = self.clock.monotonic()
-            if attempt_id not in self.follows:
+            if target.attempt_id not in self.follows:
                 self.budget.placed(key, self.clock.now())  # the exchange has locked the KRW from now on
-            self.follows.setdefault(attempt_id, _Follow(next_at=now, since=now))
+            self.follows.setdefault(target.attempt_id, _Follow(next_at=now, since=now))
         else:
             self._counted(status.value)
-            self.follows.pop(attempt_id, None)
+            self.follows.pop(target.attempt_id, None)
             self.budget.release(key, spent=order.executed_volume > 0)
+
+    def _refuse_adoption(self, target: _Target, order: Order, source: str, found: tuple[str, ...]) -> None:
+        """An order under our identifier that is not ours: never adopted. The attempt was not placed
+        (the venue holds someone else's order under that name); entries halt until an operator looks."""
+        self.stats.mismatches += 1
+        text = (f"FOREIGN ORDER under our identifier {target.identifier}: the exchange's order {order.uuid} "
+                f"({order.market} {order.side} {order.ord_type}) differs from our request: {'; '.join(found)}. "
+                f"It is NOT adopted; our attempt counts as not placed. Kill switch ON: new entries are blocked until "
+                f"an operator checks the account (another installation with BOT_ID {self.config.bot_id}? a "
+                f"restored database?) and runs ctl killswitch off.")
+        log.critical("%s", text)
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            repo.finish(cur, target.attempt_id, status=Status.ERROR.value,
+                        error=f"not placed: identifier taken by foreign order {order.uuid} ({'; '.join(found)})",
+                        response={"foreign": _body(order), "source": source})
+            control.set_flag(cur, Flag.KILLSWITCH, True, "execution: foreign order under our identifier")
+            state_repo.event(cur, "adoption_refused", {"attempt": target.attempt_id, "identifier": target.identifier,
+                                                       "order": _body(order), "mismatches": list(found)})
+            alerts.enqueue(cur, kind="execution", level="critical", text=text)
+            if target.exit:
+                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode, _NOT_EXECUTED,
+                                  f"identifier {target.identifier} taken by a foreign order")
+        self._counted(Status.ERROR.value)
+        self.follows.pop(target.attempt_id, None)
+        self._release(target)
 
     def _open(self, attempt_id: int) -> repo.Open:
         with translated():
@@ -505,16 +735,19 @@ class Engine:
             open_ = repo.unresolved(self.conn)
             self.conn.commit()
         self._maybe_open = bool(open_)  # those still open after this pass are found again next time
+        self.in_review = sum(1 for att in open_ if att.review_since is not None and att.status == Status.UNKNOWN)
         polls = 0
+        now = self.clock.monotonic()
         for att in open_:
             if att.status == Status.SUBMITTED and polls >= FOLLOWS_PER_STEP:
                 continue  # the rest on the next wake
             if att.status == Status.UNKNOWN:
                 if att.mode == TradeMode.LIVE:
+                    if att.review_since is not None and now < self._review_next.get(att.id, 0.0):
+                        continue  # in review: looked up every REVIEW_LOOKUP_S, not on every wake
                     self._resolve(att)
                 else:  # a test order creates nothing: try again
-                    self._retry(att.id, self._intent(att.paper_trade_id), Status.ERROR,
-                                "test order outcome unknown (interrupted)")
+                    self._retry(_Target.of_open(att), Status.ERROR, "test order outcome unknown (interrupted)")
             else:
                 polls += self._follow(att)
 
@@ -527,6 +760,7 @@ class Engine:
     def _resolve(self, att: repo.Open) -> None:
         """Look the identifier up until the exchange's answer is certain (see the module docstring)."""
         assert self.exchange is not None
+        target = _Target.of_open(att)
         lookups = list(att.lookups)
         interval = self.config.lookup_window_s / max(self.config.lookup_answers - 1, 1)
         deadline = self.clock.monotonic() + self.config.lookup_window_s * 3 + 10
@@ -536,13 +770,16 @@ class Engine:
             except ExchangeError as exc:
                 log.warning("looking up %s failed: %s", att.identifier, exc)
                 if self.clock.monotonic() > deadline:
+                    self._maybe_review(att, f"every lookup failed, the last with: {exc}")
                     return  # still unknown; the next wake tries again
                 self.sleep(interval)
                 continue
             if order is not None:
-                log.info("order %s found on the exchange (%s): adopted", att.identifier, order.state)
-                self.stats.adopted += 1
-                self._adopt(att.id, order, "lookup")
+                if not mismatches(order, att.request):
+                    log.info("order %s found on the exchange (%s): adopted", att.identifier, order.state)
+                    self.stats.adopted += 1
+                self._adopt(target, order, "lookup")
+                self._review_next.pop(att.id, None)
                 return
             now = self.clock.now()
             lookups.append(now)
@@ -551,37 +788,64 @@ class Engine:
             span = (lookups[-1] - lookups[0]).total_seconds()
             if len(lookups) >= self.config.lookup_answers and span >= self.config.lookup_window_s:
                 self.stats.absent += 1
+                self._review_next.pop(att.id, None)
                 log.warning("order %s absent after %d lookups over %.1f s: never placed", att.identifier,
                             len(lookups), span)
-                self._retry(att.id, self._intent(att.paper_trade_id), Status.ERROR,
-                            f"never placed: not found by {len(lookups)} lookups over {span:.1f} s")
+                self._retry(target, Status.ERROR, f"never placed: not found by {len(lookups)} lookups over {span:.1f} s")
                 return
             self.sleep(interval)
 
-    def _retry(self, attempt_id: int, intent: Intent, status: Status, error: str) -> None:
-        """Finish ``attempt_id`` and, in the same transaction, commit the next attempt if the intent
-        still passes the gate (else record why not); then send it."""
+    def _maybe_review(self, att: repo.Open, why: str) -> None:
+        """An unknown outcome no lookup could settle: into the needs-review queue once it is old enough."""
+        self._review_next[att.id] = self.clock.monotonic() + REVIEW_LOOKUP_S
+        now = self.clock.now()
+        if att.review_since is not None or now - att.created_at < timedelta(seconds=self.config.review_after_s):
+            return
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            if not repo.start_review(cur, att.id, now):
+                return
+            state_repo.event(cur, "needs_review", {"attempt": att.id, "identifier": att.identifier, "why": why})
+            alerts.enqueue(cur, kind="execution", level="critical",
+                           text=f"NEEDS REVIEW: order {att.identifier} ({att.market} {att.side}, attempt {att.id}) has "
+                                f"had an unknown outcome for {(now - att.created_at).total_seconds():.0f} s; {why}. "
+                                f"No other order of this intent goes out until it is settled. Check the exchange, then "
+                                f"ctl review {att.id} placed|absent")
+        self.stats.reviews += 1
+        log.critical("attempt %d (%s) needs review: %s", att.id, att.identifier, why)
+
+    def _retry(self, target: _Target, status: Status, error: str) -> None:
+        """Finish the attempt and, in the same transaction, commit the next attempt if the intent
+        still passes the gate (else record why not, and keep an exit pending); then send it."""
+        intent = self._intent(target.paper_trade_id)
         with translated():
             number = repo.next_attempt(self.conn, intent.paper_trade_id)
             self.conn.commit()
         switches = self._switches()
         decision = self._decide(switches)
-        ident = identifier(self.config.bot_id, intent.paper_trade_id, number)
         if number > MAX_ATTEMPTS:
-            self._finish(attempt_id, status, f"{error}; no attempt {number}: at most {MAX_ATTEMPTS} per intent")
+            self._finish(target, status, f"{error}; no attempt {number}: at most {MAX_ATTEMPTS} per intent")
             return
-        verdict = gate(decision, self._facts(intent, switches, decision),
+        request, nothing_held = self._request(intent, self._identifier(intent, number), decision,
+                                              replacing=target.attempt_id)
+        verdict = gate(decision, self._facts(intent, switches, decision,
+                                             violations=self._exit_risk(intent, decision, request),
+                                             nothing_held=nothing_held),
                        max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
         if verdict.status is Status.THROTTLED:  # the 429's wait was just served: send it
             verdict = dataclasses.replace(verdict, status=None)
-        row = _attempt_row(intent, number, verdict, self._request(intent, ident, decision))
+        row = _attempt_row(intent, number, verdict, request)
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            repo.finish(cur, attempt_id, status=status.value, error=error)
+            repo.finish(cur, target.attempt_id, status=status.value, error=error)
             new_id = repo.insert_one(cur, row)
+            if verdict.status is not None and row.side == "ask" and verdict.mode is not TradeMode.SHADOW:
+                outcome = _NOTHING_HELD if Reason.NOTHING_HELD in verdict.reasons else _NOT_EXECUTED
+                self._settle_exit(cur, intent.paper_trade_id, intent.market, verdict.mode.value, outcome,
+                                  _why(verdict), request=request)
+        self._counted(status.value)
         self._count([row])
         if verdict.status is None:
             self._maybe_open = True
-            self._send(new_id, row, intent)
+            self._send(_Target.of_row(new_id, row))
 
     def _follow(self, att: repo.Open) -> bool:
         """Poll one submitted order if it is due; whether it was polled."""
@@ -597,7 +861,7 @@ class Engine:
             log.warning("following order %s failed: %s", att.identifier, exc)
             follow.next_at = now + 1.0
             return True
-        self._adopt(att.id, order, "poll")
+        self._adopt(_Target.of_open(att), order, "poll")
         if att.id in self.follows:
             slow = now - follow.since > self.config.follow_timeout_s
             follow.next_at = now + (SLOW_FOLLOW_S if slow else FOLLOW_INTERVAL_S)
@@ -606,3 +870,19 @@ class Engine:
     def _alert(self, level: str, text: str) -> None:
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
             alerts.enqueue(cur, kind="execution", level=level, text=text)
+
+
+_EXECUTED = "executed"
+_NOTHING_HELD = "nothing held"
+_NOT_EXECUTED = "not executed"
+
+
+def _why(verdict: Verdict) -> str:
+    """Why a verdict stopped an attempt: its status, reasons and detail, for alerts and the exit row."""
+    text = f"{verdict.status.value if verdict.status else 'sent'} ({', '.join(verdict.reasons)})"
+    return f"{text}: {verdict.detail}" if verdict.detail else text
+
+
+def _last_cause(reason: str) -> str:
+    """The cause part of a pending exit's reason (without an earlier 'waiting for … mode' prefix)."""
+    return reason.split("; ", 1)[1] if reason.startswith("waiting for ") and "; " in reason else reason

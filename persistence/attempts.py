@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -79,15 +80,23 @@ def insert_one(cur: psycopg.Cursor, a: Attempt) -> int:
     return int(row[0])
 
 
-def commit_first_attempt(conn: psycopg.Connection, a: Attempt, consumer: str) -> int:
+def commit_first_attempt(conn: psycopg.Connection, a: Attempt, consumer: str,
+                         then: Callable[[psycopg.Cursor], None] | None = None) -> int:
     """Insert an intent's attempt and move ``consumer``'s cursor to its paper trade, committed, in one
     statement that waits for the server once (the commit included: the row is durable when this
-    returns, before any request goes out); the attempt's id."""
+    returns, before any request goes out); the attempt's id. ``then`` adds its own statements to
+    the same transaction (an exit kept pending, an alert), so they commit with the attempt or not
+    at all."""
     with conn.cursor() as cur:
         with conn.pipeline():
             cur.execute(_INSERT_ADVANCING, (*_values(a), consumer, a.paper_trade_id))
+            row = cur.fetchone() if then is not None else None
+            if then is not None:
+                with conn.cursor() as more:
+                    then(more)
             conn.commit()
-        row = cur.fetchone()
+        if row is None:
+            row = cur.fetchone()
     assert row is not None
     return int(row[0])
 
@@ -134,17 +143,36 @@ class Open:
     uuid: str | None
     lookups: tuple[datetime, ...]  # when the exchange answered "not found" for the identifier
     created_at: datetime
+    review_since: datetime | None = None  # in the needs-review queue since (lookups could not settle it)
 
 
 def unresolved(conn: psycopg.Connection) -> list[Open]:
     """Every attempt that is not final, oldest first."""
     rows = conn.execute(
         "SELECT id, paper_trade_id, attempt, identifier, mode, status, market, side, request, uuid, lookups,"
-        " created_at FROM order_attempts WHERE NOT final ORDER BY id"
+        " created_at, review_since FROM order_attempts WHERE NOT final ORDER BY id"
     ).fetchall()
     return [Open(id=r[0], paper_trade_id=r[1], attempt=r[2], identifier=r[3], mode=r[4], status=r[5], market=r[6],
-                 side=r[7], request=r[8], uuid=r[9], created_at=r[11],
+                 side=r[7], request=r[8], uuid=r[9], created_at=r[11], review_since=r[12],
                  lookups=tuple(datetime.fromisoformat(x) for x in r[10])) for r in rows]
+
+
+def start_review(cur: psycopg.Cursor, attempt_id: int, at: datetime) -> bool:
+    """Put an unknown attempt in the needs-review queue; False when it already was (or is settled)."""
+    result = cur.execute("UPDATE order_attempts SET review_since = %s, updated_at = now()"
+                         " WHERE id = %s AND review_since IS NULL AND NOT final", (at, attempt_id))
+    return result.rowcount == 1
+
+
+def needs_review(conn: psycopg.Connection | psycopg.Cursor) -> list[Open]:
+    """The needs-review queue: unknown attempts no lookup could settle, oldest first."""
+    return [o for o in unresolved(conn) if o.review_since is not None and o.status == "unknown"]
+
+
+def record_review(cur: psycopg.Cursor, attempt_id: int, *, by: str, verdict: str, at: datetime) -> None:
+    """An operator's verdict on a reviewed attempt (the caller sets its status in the same transaction)."""
+    cur.execute("UPDATE order_attempts SET reviewed = %s::jsonb, updated_at = now() WHERE id = %s",
+                (orjson.dumps({"by": by, "verdict": verdict, "at": at.isoformat()}).decode(), attempt_id))
 
 
 def record_lookup(cur: psycopg.Cursor, attempt_id: int, at: datetime) -> None:

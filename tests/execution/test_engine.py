@@ -6,6 +6,7 @@ system-level runs with SIGKILLed processes are in tests/e2e/test_execution_sim.p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +27,7 @@ from upbit_sim import SimConfig, SimServer
 
 ACCESS, SECRET = "ACCESS" * 4, "S3CRET" * 8
 LIVE = GuardConfig(has_keys=True, live_trading=True, live_confirmed=True, paper_profile=PaperProfile.DEFAULT,
-                   read_only=False, test_orders=True, auto_test=False)
+                   read_only=False, test_orders=True, auto_test=False, feed_live=True)
 RISK = RiskSettings(live_markets=("KRW-BTC",), max_positions=5, daily_loss_krw=Decimal(10_000_000))
 
 
@@ -97,6 +98,11 @@ def _attempts(conn: psycopg.Connection) -> list[tuple]:
     return rows
 
 
+def _ours(ident: str, intent: int, attempt: int) -> bool:
+    """``t-{intent}-{attempt}-{nonce}``: our identifier for that attempt, with its random nonce."""
+    return re.fullmatch(rf"t-{intent}-{attempt}-[a-z0-9]{{8}}", ident) is not None
+
+
 def _sim_orders(sim: SimServer) -> list[dict]:
     return sim.venue.orders(ACCESS)
 
@@ -124,7 +130,7 @@ def test_live_buy_is_placed_once_followed_to_done_and_its_fills_recorded(conn, c
 
     eventually(done, what="the live order followed to done")
     (order,) = _sim_orders(sim)
-    assert order["identifier"] == f"t-{intent}-1" and order["state"] in ("done", "cancel")
+    assert _ours(order["identifier"], intent, 1) and order["state"] in ("done", "cancel")
     fills = conn.execute("SELECT sum(volume), sum(funds) FROM order_fills").fetchone()
     attempt = conn.execute("SELECT executed_volume, paid_fee FROM order_attempts").fetchone()
     assert fills[0] == Decimal(order["executed_volume"]) == attempt[0]
@@ -138,7 +144,7 @@ def test_accept_then_drop_is_resolved_by_identifier_never_sent_twice(conn, clien
     sim.faults.lookup_lag(0.3)  # and the exchange lists it late
     _engine(conn, client, lookup_window_s=1.0).step()
     (row,) = _attempts(conn)
-    assert row[1:5] == (1, f"t-{intent}-1", "live", "submitted")
+    assert (row[1], row[3], row[4]) == (1, "live", "submitted") and _ours(row[2], intent, 1)
     assert len(_sim_orders(sim)) == 1
 
 
@@ -152,7 +158,8 @@ def test_a_request_that_never_arrived_is_confirmed_absent_before_a_second_attemp
     lookups = conn.execute("SELECT jsonb_array_length(lookups) FROM order_attempts WHERE attempt = 1").fetchone()[0]
     conn.commit()
     assert lookups >= 3
-    assert [o["identifier"] for o in _sim_orders(sim)] == [f"t-{intent}-2"]
+    (placed,) = _sim_orders(sim)
+    assert _ours(placed["identifier"], intent, 2)
 
 
 @pytest.mark.parametrize("point", ["execution.after_intent_commit", "execution.after_send"])
@@ -171,7 +178,7 @@ def test_a_crash_around_the_send_leaves_at_most_one_order(conn, client, sim, db_
     assert all(r[4] not in ("unknown",) for r in rows)
     if point == "execution.after_send":  # it was placed: adopted, not placed again
         assert [(r[1], r[4]) for r in rows] == [(1, "submitted")]
-        assert orders[0]["identifier"] == f"t-{intent}-1"
+        assert _ours(orders[0]["identifier"], intent, 1)
     else:  # never sent: confirmed absent, then attempt 2
         assert [(r[1], r[4]) for r in rows] == [(1, "error"), (2, "submitted")]
 
@@ -191,7 +198,8 @@ def test_guards_and_switches_block_what_they_should(conn, client, sim) -> None:
 
 def test_live_without_every_guard_is_downgraded_and_says_why(conn, client, sim) -> None:
     unconfirmed = GuardConfig(has_keys=True, live_trading=True, live_confirmed=False,
-                              paper_profile=PaperProfile.DEFAULT, read_only=False, test_orders=True, auto_test=True)
+                              paper_profile=PaperProfile.DEFAULT, read_only=False, test_orders=True, auto_test=True,
+                              feed_live=True)
     _intent(conn)
     _engine(conn, client, guards=unconfirmed).step()
     (row,) = _attempts(conn)
