@@ -126,6 +126,15 @@ def set_flag(cur: psycopg.Cursor | psycopg.Connection, name: str, value: Any, by
     )
 
 
+def discard_runtime_mode(cur: psycopg.Cursor | psycopg.Connection) -> tuple[Any, str, datetime] | None:
+    """Drop the execution mode requested at run time (``ctl mode`` / Telegram ``/mode``), at system
+    start: the configured ``TRADE_MODE`` governs every start, and a runtime mode lasts only until
+    the next one. Returns what was discarded (value, who set it, when), or ``None``."""
+    row = cur.execute("DELETE FROM system_flags WHERE name = 'mode' RETURNING value, updated_by, updated_at"
+                      ).fetchone()
+    return None if row is None else (row[0], str(row[1]), row[2])
+
+
 FLAGS = "SELECT name, value FROM system_flags"
 
 

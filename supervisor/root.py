@@ -28,7 +28,7 @@ import psycopg
 
 from config import SecretFilter, Settings
 from dashboard import DashboardServer
-from persistence import alerts, control, cursors, embedded, runtime
+from persistence import alerts, control, cursors, embedded, execution_state, runtime
 from persistence.db import connect, prober
 from persistence.errors import DatabaseError, translated
 from persistence.migrate import migrate
@@ -64,8 +64,8 @@ NODES: tuple[tuple[str, Strategy], ...] = (
     ("market", Strategy.REST_FOR_ONE),
 )
 
-SANDBOX_TABLES = ("order_snapshots", "order_fills", "order_attempts", "paper_orders", "paper_marks", "paper_trades", "paper_positions",
-                  "feed_offsets", "market_1s")
+SANDBOX_TABLES = ("order_snapshots", "order_fills", "pending_exits", "order_attempts", "paper_orders", "paper_marks",
+                  "paper_trades", "paper_positions", "feed_offsets", "market_1s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +102,22 @@ def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
         return _Root(settings, options, db_url, lock_conn, out).run()
     finally:
         lock_conn.close()
+
+
+def reset_refused(settings: Settings, conn: psycopg.Connection) -> str | None:
+    """Why ``--reset`` must not run here, or ``None``. It forgets the paper book, the attempts and
+    their fills: only the sandbox replay may do that, never a system that may trade live (its
+    ledger of real fills would be lost, and reconciliation with it)."""
+    if settings.feed.source.value != "replay":
+        return "it only applies to the sandbox replay (FEED_SOURCE=replay)"
+    if settings.execution.live_trading:
+        return "LIVE_TRADING=true: a system that may trade live never forgets its orders"
+    with translated():
+        row = conn.execute("SELECT count(*) FROM order_attempts WHERE mode = 'live'").fetchone()
+    if row is not None and row[0]:
+        return (f"the database holds {row[0]} live order attempt(s): their fills are our ledger of real money; "
+                "use a new database (DATABASE_URL / EMBEDDED_PG_DIR) for a fresh sandbox")
+    return None
 
 
 def reset_sandbox(conn: psycopg.Connection) -> None:
@@ -156,11 +172,13 @@ class _Root:
 
     def run(self) -> int:
         if self.options.reset:
-            if self.settings.feed.source.value != "replay":
-                print("error: --reset only applies to the sandbox replay (FEED_SOURCE=replay)", file=self.out)
+            refused = reset_refused(self.settings, self.conn)
+            if refused is not None:
+                print(f"error: --reset refused: {refused}", file=self.out)
                 return EXIT_FAILED
             reset_sandbox(self.conn)
             log.info("sandbox progress reset")
+        self._discard_runtime_mode()
         with translated():
             runtime.clear(self.conn)
             self._heartbeat()
@@ -191,6 +209,21 @@ class _Root:
                          self.settings.supervision.root_intensity, self.settings.supervision.root_period_s)
             return EXIT_FAILED
         return EXIT_OK
+
+    def _discard_runtime_mode(self) -> None:
+        """The configured TRADE_MODE governs at every start: a mode set at run time is dropped (and said)."""
+        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+            discarded = control.discard_runtime_mode(cur)
+            if discarded is None:
+                return
+            value, by, at = discarded
+            text = (f"TRADE_MODE={self.settings.trade_mode.value} governs this start; the runtime mode {value!r} set "
+                    f"by {by} at {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC was discarded")
+            execution_state.event(cur, "mode_discarded", {"mode": value, "by": by, "at": at.isoformat(),
+                                                          "configured": self.settings.trade_mode.value})
+            alerts.enqueue(cur, kind="mode", level="warning" if value != self.settings.trade_mode.value else "info",
+                           text=text)
+        log.warning("%s", text)
 
     def _start_dashboard(self) -> DashboardServer | None:
         """The read-only status page; trading never depends on it, so a taken port is an alert, not a stop."""

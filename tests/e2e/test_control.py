@@ -193,3 +193,39 @@ def test_a_command_whose_deadline_passed_while_the_root_was_frozen_is_never_carr
                             (f"killswitch on by {issuer}: expired — {control.OVERDUE}",)).fetchall() == [("warning",)]
     proc.send_signal(signal.SIGINT)
     assert exit_code(proc, 60) == 0, output(proc)
+
+
+def test_a_runtime_mode_lasts_until_the_next_start(runner: Runner, db_url: str) -> None:
+    """An operator who sets TRADE_MODE and restarts to stop real orders gets TRADE_MODE, whatever
+    `ctl mode` said during the previous run (review finding 4)."""
+    env = base_env(db_url, runner.workdir, TRADE_MODE="shadow")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        control.set_flag(conn, "mode", "live", "cli:operator@host")  # what `ctl mode live` left behind
+    done = runner.run(["--source", "capture", "--speed", "max", "--exit-at-end"], env, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "TRADE_MODE=shadow governs this start; the runtime mode 'live' set by cli:operator@host" in done.stderr
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT value FROM system_flags WHERE name = 'mode'").fetchone() is None
+        (discarded,) = conn.execute("SELECT detail FROM execution_events WHERE kind = 'mode_discarded'").fetchone()
+        assert (discarded["mode"], discarded["configured"]) == ("live", "shadow")
+        requested = [d["requested"] for (d,) in conn.execute(
+            "SELECT detail FROM execution_events WHERE kind = 'mode_changed'")]
+        assert requested and set(requested) == {"shadow"}
+
+
+def test_reset_refuses_to_forget_a_live_ledger(runner: Runner, db_url: str) -> None:
+    """--reset truncates the attempts and their fills: never where live trading is possible (finding 5)."""
+    env = base_env(db_url, runner.workdir)
+    armed = runner.run(["--reset", "--source", "capture", "--exit-at-end"], {**env, "LIVE_TRADING": "true"},
+                       timeout=90)
+    assert armed.returncode == 1 and "--reset refused: LIVE_TRADING=true" in armed.stdout, armed.stdout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        trade = conn.execute(
+            "INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, reason, bar_ts, source)"
+            " VALUES ('KRW-BTC', 'buy', 1, 1, 1, 0, 't', now(), 't') RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side,"
+                     " request) VALUES (%s, 1, 'sbx-1-1-abcdefgh', 'live', 'done', 'KRW-BTC', 'bid', '{}')", (trade,))
+    ledger = runner.run(["--reset", "--source", "capture", "--exit-at-end"], env, timeout=90)
+    assert ledger.returncode == 1 and "holds 1 live order attempt(s)" in ledger.stdout, ledger.stdout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM order_attempts").fetchone() == (1,)
