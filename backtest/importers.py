@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from actors.messages import Side, Trade
+from exchange import rules
 from market.candles import CANDLE_COLUMNS
 from market.recording import candle_market_from_name
 from market.trades_file import SOURCE, open_for_writing, write_trades
@@ -230,10 +231,15 @@ def _candle(obj: Mapping[str, object], where: str) -> _Candle:
         raise UpbitImportError(f"{where}: 'candle_date_time_utc' is not a time: {stamp!r}") from exc
     if minute.tzinfo is not None or minute.second or minute.microsecond:
         raise UpbitImportError(f"{where}: 'candle_date_time_utc' is not a UTC minute: {stamp!r}")
+    if rules.epoch_ms_problem(int(minute.replace(tzinfo=UTC).timestamp()) * 1000) is not None:
+        raise UpbitImportError(f"{where}: 'candle_date_time_utc' {stamp!r} is not a plausible candle time (2009 to 2100)")
     o, h, lo, c = (_number(obj, n, where) for n in ("opening_price", "high_price", "low_price", "trade_price"))
     volume = _number(obj, "candle_acc_trade_volume", where)
     if min(o, h, lo, c) <= 0 or volume <= 0:
         raise UpbitImportError(f"{where}: prices and 'candle_acc_trade_volume' must be > 0")
+    for name, value in (("opening_price", o), ("high_price", h), ("low_price", lo), ("trade_price", c)):
+        _plausible(where, name, rules.price_problem(value))
+    _plausible(where, "candle_acc_trade_volume", rules.volume_problem(volume))
     if not (lo <= o <= h and lo <= c <= h):
         raise UpbitImportError(f"{where}: open {o} and close {c} must lie within low {lo} and high {h}")
     return _Candle(minute=minute.strftime("%Y-%m-%d %H:%M:%S"), open=o, high=h, low=lo, close=c, volume=volume,
@@ -250,8 +256,18 @@ def _tick(obj: Mapping[str, object], where: str) -> Trade:
     price, volume = _number(obj, "trade_price", where), _number(obj, "trade_volume", where)
     if price <= 0 or volume <= 0:
         raise UpbitImportError(f"{where}: 'trade_price' and 'trade_volume' must be > 0")
-    return Trade(market=_text(obj, "market", where), ts_ms=_integer(obj, "timestamp", where), price=price,
-                 volume=volume, side=side, seq=_integer(obj, "sequential_id", where), source=SOURCE)
+    _plausible(where, "trade_price", rules.price_problem(price))
+    _plausible(where, "trade_volume", rules.volume_problem(volume))
+    market, ts_ms = _text(obj, "market", where), _integer(obj, "timestamp", where)
+    _plausible(where, "market", rules.market_id_problem(market))
+    _plausible(where, "timestamp", rules.epoch_ms_problem(ts_ms))
+    return Trade(market=market, ts_ms=ts_ms, price=price, volume=volume, side=side,
+                 seq=_integer(obj, "sequential_id", where), source=SOURCE)
+
+
+def _plausible(where: str, name: str, problem: str | None) -> None:
+    if problem is not None:
+        raise UpbitImportError(f"{where}: {name!r}: {problem}")
 
 
 def _text(obj: Mapping[str, object], name: str, where: str) -> str:

@@ -4,6 +4,10 @@ Exchange endpoints send decimals as strings (``"0.005"``), quotation endpoints a
 ``rest.py`` decodes JSON with ``parse_float=Decimal`` so neither ever passes through a float. Each
 ``from_json`` raises ``KeyError``/``TypeError``/``ValueError``/``ArithmeticError`` on a malformed
 item; ``rest.py`` turns those into ``MalformedResponse``. Unknown extra fields are ignored.
+
+Every decimal is finite and of a sane magnitude (``|x|`` at most 1e20, none of ``1E+400000``'s
+kind, at most 40 significant digits); a trade tick must also pass ``exchange.rules``' plausibility
+checks (market id, price, volume, epoch-millisecond time, side), since it becomes a ``Trade``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from exchange import rules
 
 __all__ = [
     "Account", "Candle", "ChanceSide", "Instrument", "Market", "MarketChance", "Order", "OrderChance",
@@ -34,7 +40,14 @@ def dec(value: object) -> Decimal:
         raise TypeError(f"expected a decimal string or number, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
+    if result and not _TINY <= abs(result) <= _HUGE or len(result.as_tuple().digits) > _DIGITS:
+        raise ValueError(f"not a number of a sane magnitude: {str(result)[:40]}")
     return result
+
+
+_HUGE = Decimal("1e20")  # more than any balance, price or volume Upbit has: 1E+400000 fails later, far away
+_TINY = Decimal("1e-20")
+_DIGITS = 40
 
 
 def opt_dec(value: object) -> Decimal | None:
@@ -250,9 +263,16 @@ class TradeTick:
 
     @classmethod
     def from_json(cls, d: Json) -> TradeTick:
-        return cls(market=str(d["market"]), timestamp=_int(d["timestamp"]), trade_price=dec(d["trade_price"]),
+        tick = cls(market=str(d["market"]), timestamp=_int(d["timestamp"]), trade_price=dec(d["trade_price"]),
                    trade_volume=dec(d["trade_volume"]), ask_bid=str(d["ask_bid"]), sequential_id=_int(d["sequential_id"]),
                    prev_closing_price=opt_dec(d.get("prev_closing_price")), change_price=opt_dec(d.get("change_price")))
+        problem = (rules.market_id_problem(tick.market) or rules.epoch_ms_problem(tick.timestamp)
+                   or rules.price_problem(tick.trade_price) or rules.volume_problem(tick.trade_volume)
+                   or (None if tick.ask_bid in {"ASK", "BID"} else f"ask_bid must be ASK or BID, got {tick.ask_bid!r}")
+                   or (None if tick.sequential_id >= 0 else "sequential_id must not be negative"))
+        if problem is not None:
+            raise ValueError(f"not a plausible trade: {problem}")
+        return tick
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

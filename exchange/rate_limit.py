@@ -64,6 +64,11 @@ class RemainingReq:
 _FIELD = re.compile(r"\s*([A-Za-z_]+)\s*=\s*([^;]*?)\s*(?:;|$)")
 
 
+def _count(text: str) -> bool:
+    """Plain ASCII digits of a sane length (``"²".isdigit()`` is True, yet ``int("²")`` fails)."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
 def parse_remaining_req(value: str | None) -> RemainingReq | None:
     """Parse ``group=default; min=1800; sec=29``; ``None`` if absent or unparsable.
 
@@ -73,10 +78,10 @@ def parse_remaining_req(value: str | None) -> RemainingReq | None:
         return None
     fields = {m.group(1).lower(): m.group(2) for m in _FIELD.finditer(value)}
     group, sec = fields.get("group"), fields.get("sec")
-    if not group or sec is None or not sec.isdigit():
+    if not group or sec is None or not _count(sec):
         return None
     minute = fields.get("min")
-    return RemainingReq(group=group, sec=int(sec), min=int(minute) if minute and minute.isdigit() else None)
+    return RemainingReq(group=group, sec=int(sec), min=int(minute) if minute and _count(minute) else None)
 
 
 @dataclass(slots=True)

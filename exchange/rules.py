@@ -24,6 +24,16 @@ KRW market tick tables (lower bound inclusive, upper bound exclusive), all from 
 
 The authoritative per-market tick is ``GET /v1/orderbook/instruments`` (``UpbitClient.instruments``).
 
+**Plausibility of exchange data** (the last section): what a market id, a trade price, a trade
+volume and a trade time must look like before anything of ours computes with them. Each check
+returns the problem as text (``None`` when fine), so every parser raises its own error type with
+its own context (file and line, frame field, response). A market id is ``QUOTE-BASE``, both parts
+non-empty upper-case ASCII letters and digits. Prices lie in [``MIN_PRICE``, ``MAX_PRICE``] and
+volumes in [``MIN_VOLUME``, ``MAX_VOLUME``], with at most ``MAX_DIGITS`` significant digits:
+``1E+400000`` is a finite ``Decimal`` but no price, and quantizing it, or storing it in a
+``numeric`` column, fails far from where it came in. Trade times are epoch milliseconds from
+2009-01-01 to 2100-01-01 (historical files are fine; a time in seconds is caught and named).
+
 BTC market: a flat 0.00000001 BTC tick. USDT market: a flat 0.001 USDT tick until 2024-08-19, a
 price-banded table since. Minimum order totals: 5,000 KRW (the KRW page title names it, the body
 was cut off in our copy: UNCONFIRMED from a primary page); BTC 0.0005 → 0.00005 and USDT
@@ -32,15 +42,28 @@ was cut off in our copy: UNCONFIRMED from a primary page); BTC 0.0005 → 0.0000
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Literal
 
 __all__ = [
+    "MARKET_ID",
+    "MAX_PRICE",
+    "MAX_TS_MS",
+    "MAX_VOLUME",
     "MIN_ORDER_TOTAL_KRW",
+    "MIN_PRICE",
+    "MIN_TS_MS",
+    "MIN_VOLUME",
     "VOLUME_DECIMALS",
     "check_order",
+    "epoch_ms_problem",
+    "is_market_id",
+    "market_id_problem",
+    "price_problem",
+    "volume_problem",
     "fee_rate",
     "is_valid_price",
     "max_order_total",
@@ -145,9 +168,9 @@ def _instant(at: datetime | None) -> datetime:
 
 def quote_currency(market: str) -> str:
     """The quote currency of a quote-first market id (``KRW-BTC`` → ``KRW``)."""
-    quote, sep, base = market.partition("-")
-    if not sep or not quote or not base or quote != quote.upper() or base != base.upper():
+    if not is_market_id(market):
         raise ValueError(f"not an Upbit market id (QUOTE-BASE, upper case): {market!r}")
+    quote = market.partition("-")[0]
     if quote not in {"KRW", "BTC", "USDT"}:
         raise ValueError(f"unknown quote currency {quote!r} in market {market!r} (KRW, BTC or USDT)")
     return quote
@@ -340,3 +363,79 @@ def check_order(*, market: str, side: str, ord_type: str, price: Decimal | None,
         if maximum is not None and total > maximum:
             problems.append(f"order total {total.normalize():f} {quote} is over the {maximum} {quote} maximum")
     return problems
+
+
+# --- plausibility of exchange data (see the module docstring) -----------------------------------
+
+MARKET_ID = re.compile(r"[A-Z0-9]+-[A-Z0-9]+", re.ASCII)
+"""An Upbit market id: ``QUOTE-BASE``, both parts non-empty upper-case ASCII letters or digits."""
+
+MIN_PRICE = Decimal("1e-12")
+MAX_PRICE = Decimal("1e12")
+"""A trade price lies in [1e-12, 1e12] (Upbit's finest tick is 1e-8; BTC in KRW is about 1e8)."""
+MIN_VOLUME = Decimal("1e-12")
+MAX_VOLUME = Decimal("1e15")
+"""A trade volume lies in [1e-12, 1e15] (volumes have 8 decimals; a minute of a meme coin is < 1e12)."""
+MAX_DIGITS = 34
+"""Significant digits a price or volume may have (decimal128's; our decimal contexts hold them)."""
+
+MIN_TS_MS = 1_230_768_000_000  # 2009-01-01T00:00:00Z: no crypto trade is older
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: a generous future bound (files are historical)
+
+
+def is_market_id(market: object) -> bool:
+    """True for ``KRW-BTC``, ``BTC-FCT2``; False for ``KRW-``, ``krw-btc``, ``KRW-B-C``, ``KRW-₿``."""
+    return isinstance(market, str) and MARKET_ID.fullmatch(market) is not None
+
+
+def market_id_problem(market: object) -> str | None:
+    """What is wrong with ``market`` as an Upbit market id, or ``None``."""
+    if is_market_id(market):
+        return None
+    return f"expected a market code like KRW-BTC (QUOTE-BASE, upper-case letters and digits), got {market!r}"
+
+
+def price_problem(value: Decimal) -> str | None:
+    """What is wrong with ``value`` as a trade price (finite, in range, not absurdly precise), or ``None``."""
+    return _magnitude_problem(value, MIN_PRICE, MAX_PRICE, "price")
+
+
+def volume_problem(value: Decimal) -> str | None:
+    """What is wrong with ``value`` as a trade volume (finite, > 0, in range), or ``None``."""
+    return _magnitude_problem(value, MIN_VOLUME, MAX_VOLUME, "volume")
+
+
+def _magnitude_problem(value: Decimal, low: Decimal, high: Decimal, what: str) -> str | None:
+    allowed = f"a {what} from {low} to {high}"
+    if not value.is_finite():
+        return f"{value} is not a finite number; allowed: {allowed}"
+    if value <= 0:
+        return f"must be positive, got {value}; allowed: {allowed}"
+    if value > high:
+        return f"{_short(value)} is too large; allowed: {allowed}"
+    if value < low:
+        return f"{_short(value)} is too small; allowed: {allowed}"
+    if len(value.as_tuple().digits) > MAX_DIGITS:
+        return f"has more than {MAX_DIGITS} significant digits; allowed: {allowed}"
+    return None
+
+
+def epoch_ms_problem(ts_ms: int) -> str | None:
+    """What is wrong with ``ts_ms`` as a trade time in epoch milliseconds, or ``None``.
+
+    A time in seconds (or microseconds) is named as such: data in seconds would otherwise land in
+    January 1970 without a word.
+    """
+    if MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        return None
+    allowed = f"epoch milliseconds from {MIN_TS_MS} (2009-01-01) to {MAX_TS_MS} (2100-01-01)"
+    if MIN_TS_MS <= ts_ms * 1000 < MAX_TS_MS:
+        return f"{ts_ms} looks like seconds, expected milliseconds (e.g. {ts_ms * 1000}); allowed: {allowed}"
+    if MIN_TS_MS <= ts_ms // 1000 < MAX_TS_MS:
+        return f"{ts_ms} looks like microseconds, expected milliseconds (e.g. {ts_ms // 1000}); allowed: {allowed}"
+    return f"{_short(ts_ms)} is not a plausible trade time; allowed: {allowed}"
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"

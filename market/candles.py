@@ -32,8 +32,10 @@ Expansion of one candle (minute starting at ``T``, values ``O H L C V``):
 
 The CSV has a header ``timestamp,open,high,low,close,volume``; ``timestamp`` is the candle open as
 a naive ``YYYY-MM-DD HH:MM:SS`` in **UTC**, prices are KRW, volume is BTC. The file may be
-gzip-compressed (``.gz``) and may use CRLF line ends. Timestamps must strictly increase. A bad
-row raises :class:`CandleError` naming file, line and column. Everything is streamed: nothing
+gzip-compressed (``.gz``) and may use CRLF line ends. Timestamps must strictly increase and lie
+in 2009..2100; prices and volumes must be plausible (``exchange.rules``: ``1E+400000`` is not a
+price). A bad header says which columns are missing or unknown; a bad row raises
+:class:`CandleError` naming file, line and column. Everything is streamed: nothing
 holds more than one candle's trades at a time.
 """
 
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from actors.messages import Side, Trade, TradeSource, valid_trade
+from exchange import rules
 
 __all__ = [
     "CANDLE_COLUMNS",
@@ -77,6 +80,8 @@ _CTX: Final = Context(prec=34, rounding=ROUND_DOWN)
 _THREE: Final = Decimal(3)
 _FOUR: Final = Decimal(4)
 _SOURCE: Final = TradeSource.CANDLES
+_MAX_NUMBER_CHARS: Final = 100  # a price or volume written longer than this is not one
+_MAX_PLAIN_ROW: Final = 200  # rows longer than this take the field-by-field path (which names the field)
 _Row = tuple[int, int, Decimal, Decimal, Decimal, Decimal, Decimal]  # index, ts_ms, open, high, low, close, volume
 
 
@@ -139,7 +144,7 @@ def _rows(path: Path, skip_rows: int, from_ms: int | None, until_ms: int | None)
     with _open_text(path) as lines:
         header = lines.readline()
         if header.rstrip("\r\n") != _HEADER:
-            raise CandleError(path, 1, "header", f"expected {_HEADER!r}, got {header.rstrip()!r}")
+            raise CandleError(path, 1, "header", header_problem(header))
         for index, raw in enumerate(lines):
             if index < skip_rows:
                 continue
@@ -289,7 +294,9 @@ def _parse_row(path: Path, line_no: int, index: int, raw: str) -> _Row:
     else:
         if (o.is_finite() and h.is_finite() and lo.is_finite() and c.is_finite() and v.is_finite()
                 and fo == fo.strip() and fh == fh.strip() and fl == fl.strip() and fc == fc.strip() and fv == fv.strip()
-                and o > 0 and h > 0 and lo > 0 and c > 0 and v > 0 and lo <= o <= h and lo <= c <= h):
+                and o > 0 and h > 0 and lo > 0 and c > 0 and v > 0 and lo <= o <= h and lo <= c <= h
+                and rules.MIN_PRICE <= lo and h <= rules.MAX_PRICE and rules.MIN_VOLUME <= v <= rules.MAX_VOLUME
+                and len(raw) <= _MAX_PLAIN_ROW):
             return index, ts_ms, o, h, lo, c, v
     o = _parse_price(path, line_no, "open", fo)
     h = _parse_price(path, line_no, "high", fh)
@@ -298,6 +305,9 @@ def _parse_row(path: Path, line_no: int, index: int, raw: str) -> _Row:
     v = _parse_decimal(path, line_no, "volume", fv)
     if v <= 0:
         raise CandleError(path, line_no, "volume", f"must be positive, got {fv!r}")
+    problem = rules.volume_problem(v)
+    if problem is not None:
+        raise CandleError(path, line_no, "volume", problem)
     if lo > h:
         raise CandleError(path, line_no, "low", f"low {lo} is above high {h}")
     if not lo <= o <= h:
@@ -317,10 +327,15 @@ def _parse_ts(path: Path, line_no: int, text: str) -> int:
         raise CandleError(path, line_no, "timestamp", f"{problem}, got {text!r}") from exc
     if moment.second or moment.microsecond:
         raise CandleError(path, line_no, "timestamp", f"candle does not open on a minute: {text!r}")
-    return int((moment - _EPOCH).total_seconds()) * 1000
+    ts_ms = int((moment - _EPOCH).total_seconds()) * 1000
+    if rules.epoch_ms_problem(ts_ms) is not None:
+        raise CandleError(path, line_no, "timestamp", f"{text!r} is not a plausible candle time (2009 to 2100)")
+    return ts_ms
 
 
 def _parse_decimal(path: Path, line_no: int, column: str, text: str) -> Decimal:
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise CandleError(path, line_no, column, f"not a number: {text[:40]!r}… ({len(text)} characters)")
     try:
         value = Decimal(text)
     except InvalidOperation as exc:
@@ -334,7 +349,30 @@ def _parse_price(path: Path, line_no: int, column: str, text: str) -> Decimal:
     value = _parse_decimal(path, line_no, column, text)
     if value <= 0:
         raise CandleError(path, line_no, column, f"price must be positive, got {text!r}")
+    problem = rules.price_problem(value)
+    if problem is not None:
+        raise CandleError(path, line_no, column, problem)
     return value
+
+
+def header_problem(header: str) -> str:
+    """What is wrong with a candle file's header line: which columns are missing, unknown or out of order."""
+    text = header.rstrip("\r\n")
+    names = [name.strip() for name in text.split(",")]
+    missing = [c for c in CANDLE_COLUMNS if c not in names]
+    unknown = [n for n in names if n not in CANDLE_COLUMNS]
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+    if unknown:
+        parts.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
+    if not parts:
+        parts.append("the columns are out of order or spaced")
+    return f"{'; '.join(parts)}: a candle file's header is exactly {_HEADER!r}, got {_excerpt(text)!r}"
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= 120 else f"{text[:120]}…"
 
 
 def _minute_text(ts_ms: int) -> str:

@@ -33,7 +33,6 @@ raises :class:`FrameError`, naming the field and the problem.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +41,7 @@ from typing import Final, Literal
 import orjson
 
 from actors.messages import Side, Trade, TradeSource
+from exchange import rules
 
 __all__ = [
     "MARKET_CODE",
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Upbit market codes: quote currency, dash, base currency, upper case (``KRW-BTC``, ``BTC-FCT2``).
-MARKET_CODE: Final = re.compile(r"[A-Z0-9]+-[A-Z0-9]+")
+MARKET_CODE: Final = rules.MARKET_ID
 
 _EXCERPT_CHARS: Final = 160
 _SIDES: Final = {"BID": Side.BID, "ASK": Side.ASK}
@@ -141,15 +141,18 @@ def decode_trade(
         raise FrameError(keys.code, f"is not a market code like 'KRW-BTC': {code!r}", frame)
 
     ts_ms = _require_int(obj, keys.ts, frame)
-    if ts_ms <= 0:
-        raise FrameError(keys.ts, f"must be a positive epoch-millisecond time, got {ts_ms}", frame)
+    problem = rules.epoch_ms_problem(ts_ms)
+    if problem is not None:
+        raise FrameError(keys.ts, f"must be an epoch-millisecond time: {problem}", frame)
 
     price = _require_decimal(obj, keys.price, frame)
-    if price <= 0:
-        raise FrameError(keys.price, f"must be positive, got {price}", frame)
+    problem = rules.price_problem(price)
+    if problem is not None:
+        raise FrameError(keys.price, problem, frame)
     volume = _require_decimal(obj, keys.volume, frame)
-    if volume <= 0:
-        raise FrameError(keys.volume, f"must be positive, got {volume}", frame)
+    problem = rules.volume_problem(volume)
+    if problem is not None:
+        raise FrameError(keys.volume, problem, frame)
 
     side_text = _require(obj, keys.side, frame)
     side = _SIDES.get(side_text) if isinstance(side_text, str) else None

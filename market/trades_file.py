@@ -14,11 +14,11 @@ JSON Lines (``.jsonl``/``.ndjson``, optionally ``.gz``) — one object a line wi
 =========  ========  ==========================================================================
 column     required  meaning
 =========  ========  ==========================================================================
-market     yes       Upbit market code, e.g. ``KRW-BTC``
-ts_ms      one of    trade time, integer epoch milliseconds (UTC)
+market     yes       Upbit market code, e.g. ``KRW-BTC`` (QUOTE-BASE, upper case)
+ts_ms      one of    trade time, integer epoch milliseconds (UTC), 2009 to 2100
 timestamp  the two   trade time, ISO 8601 (``2024-08-24T22:28:00.123Z``); without an offset: UTC
-price      yes       decimal > 0 (JSON: a string, or a number, read exactly as written)
-volume     yes       decimal > 0
+price      yes       decimal, 1e-12 to 1e12 (JSON: a string, or a number, read exactly as written)
+volume     yes       decimal, 1e-12 to 1e15
 side       yes       taker side: ``BID`` (buyer-initiated) or ``ASK``; ``buy``/``sell`` also
                      accepted; case-insensitive
 seq        no        integer >= 0, unique per market (Upbit's ``sequential_id``); default: the
@@ -26,7 +26,8 @@ seq        no        integer >= 0, unique per market (Upbit's ``sequential_id``)
 =========  ========  ==========================================================================
 
 Unknown columns are an error (a misspelt ``volumne`` must not be silently ignored); blank lines
-are skipped. Trades are replayed **in file order**: a trade earlier than one before it is
+are skipped. A time in seconds rather than milliseconds is an error that says so (it would land in
+1970), and prices and volumes are checked against ``exchange.rules``' plausibility bounds. Trades are replayed **in file order**: a trade earlier than one before it is
 replayed as a late trade, exactly as Upbit itself sometimes delivers them (keep files in time
 order; the importer does). A trade's ``offset`` is its 0-based index among the file's trades,
 so a replay resumes cheaply: rows before ``start_offset`` are skipped unparsed. Everything is
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from actors.messages import Side, Trade, TradeSource
+from exchange import rules
 
 __all__ = [
     "COLUMNS",
@@ -59,12 +61,16 @@ __all__ = [
 #: The columns a trade file may have, in the order :func:`write_trades` writes them.
 COLUMNS: Final = ("market", "ts_ms", "timestamp", "price", "volume", "side", "seq")
 _REQUIRED: Final = ("market", "price", "volume", "side")
+_TRADE_ONLY: Final = frozenset({"market", "ts_ms", "price", "side", "seq"})  # columns no candle file has
+_CANDLE_ONLY: Final = frozenset({"open", "high", "low", "close"})  # columns no trade file has
 _WRITTEN: Final = ("market", "ts_ms", "price", "volume", "side", "seq")
 _JSONL_SUFFIXES: Final = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _CSV_SUFFIXES: Final = (".csv", ".csv.gz")
 _SIDES: Final = {"BID": Side.BID, "ASK": Side.ASK, "BUY": Side.BID, "SELL": Side.ASK}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
+_MAX_INT_DIGITS: Final = 20  # ts_ms and seq: an int64 has 19 digits
+_MAX_NUMBER_CHARS: Final = 100  # a price or volume written longer than this is not one
 #: The source trades from a file carry. TODO: a ``TradeSource`` value of their own (messages.py is
 #: shared); until then they are labelled like the other real recorded trades.
 SOURCE: Final = TradeSource.FILE
@@ -87,9 +93,13 @@ def is_jsonl(path: Path) -> bool:
 
 
 def is_trades_file(path: str | Path) -> bool:
-    """True when ``path`` is a trade file: a JSON Lines name, or a CSV whose header is ours.
+    """True when ``path`` is a trade file: a JSON Lines name, or a CSV whose header looks more like ours.
 
-    A CSV with the candle header (or an unreadable one) is not a trade file; this never raises.
+    A CSV header is a trade file's when it names more of the columns only trade files have
+    (``market``, ``ts_ms``, ``price``, ``side``, ``seq``) than of those only candle files have
+    (``open``, ``high``, ``low``, ``close``): so a trade CSV that lacks ``side`` is read as a trade
+    file and reported as missing ``side``, not as a candle file with the wrong header. A CSV with
+    the candle header (or an unreadable one) is not a trade file; this never raises.
     """
     path = Path(path)
     if is_jsonl(path):
@@ -98,11 +108,11 @@ def is_trades_file(path: str | Path) -> bool:
         return False
     try:
         with _open_text(path) as lines:
-            header = lines.readline()
+            header = lines.readline(64 * 1024)
     except (OSError, UnicodeDecodeError, EOFError):
         return False
     names = {name.strip() for name in header.rstrip("\r\n").split(",")}
-    return "market" in names and "price" in names and "side" in names
+    return len(names & _TRADE_ONLY) > len(names & _CANDLE_ONLY)
 
 
 def read_trades(path: str | Path, *, start_offset: int = 0) -> Iterator[Trade]:
@@ -198,7 +208,8 @@ def _check_columns(path: Path, names: list[str], *, line_no: int = 1) -> None:
                               f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(COLUMNS)}")
     missing = [n for n in _REQUIRED if n not in names]
     if missing:
-        raise TradesFileError(path, line_no, where, f"missing column(s) {', '.join(map(repr, missing))}")
+        raise TradesFileError(path, line_no, where, f"missing column(s) {', '.join(map(repr, missing))} of a trade"
+                              " file (market, ts_ms or timestamp, price, volume, side, optional seq)")
     has_ms, has_iso = "ts_ms" in names, "timestamp" in names
     if has_ms == has_iso:
         problem = "has both 'ts_ms' and 'timestamp'" if has_ms else "needs 'ts_ms' or 'timestamp'"
@@ -209,8 +220,11 @@ def _check_columns(path: Path, names: list[str], *, line_no: int = 1) -> None:
 
 def _trade(path: Path, line_no: int, offset: int, row: Mapping[str, object]) -> Trade:
     market = row["market"]
-    if not isinstance(market, str) or not market.strip() or "-" not in market:
-        raise TradesFileError(path, line_no, "market", f"expected a market code like KRW-BTC, got {market!r}")
+    market = market.strip() if isinstance(market, str) else market
+    problem = rules.market_id_problem(market)
+    if problem is not None:
+        raise TradesFileError(path, line_no, "market", problem)
+    assert isinstance(market, str)  # market_id_problem said so
     ts_ms = _ts_ms(path, line_no, row)
     price = _positive(path, line_no, "price", row["price"])
     volume = _positive(path, line_no, "volume", row["volume"])
@@ -218,13 +232,22 @@ def _trade(path: Path, line_no: int, offset: int, row: Mapping[str, object]) -> 
     if side is None or isinstance(row["side"], bool):
         raise TradesFileError(path, line_no, "side", f"expected BID or ASK (or buy/sell), got {row['side']!r}")
     seq = offset if row.get("seq") in (None, "") else _integer(path, line_no, "seq", row["seq"])
-    return Trade(market=market.strip(), ts_ms=ts_ms, price=price, volume=volume, side=side, seq=seq,
+    return Trade(market=market, ts_ms=ts_ms, price=price, volume=volume, side=side, seq=seq,
                  source=SOURCE, offset=offset)
 
 
 def _ts_ms(path: Path, line_no: int, row: Mapping[str, object]) -> int:
-    if "ts_ms" in row:
-        return _integer(path, line_no, "ts_ms", row["ts_ms"])
+    column = "ts_ms" if "ts_ms" in row else "timestamp"
+    ts_ms = _integer(path, line_no, "ts_ms", row["ts_ms"]) if column == "ts_ms" else _iso_ms(path, line_no, row)
+    problem = rules.epoch_ms_problem(ts_ms)
+    if problem is not None:
+        if column == "timestamp":
+            problem = f"{row['timestamp']!r} is not a plausible trade time (2009-01-01 to 2100-01-01)"
+        raise TradesFileError(path, line_no, column, problem)
+    return ts_ms
+
+
+def _iso_ms(path: Path, line_no: int, row: Mapping[str, object]) -> int:
     raw = row["timestamp"]
     problem = "expected an ISO 8601 time, e.g. 2024-08-24T22:28:00.123Z (no offset: UTC)"
     if not isinstance(raw, str):
@@ -239,10 +262,11 @@ def _ts_ms(path: Path, line_no: int, row: Mapping[str, object]) -> int:
 
 
 def _integer(path: Path, line_no: int, column: str, raw: object) -> int:
+    text = raw.strip() if isinstance(raw, str) else ""
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif isinstance(raw, str) and raw.strip().isdigit():
-        value = int(raw.strip())
+    elif text.isascii() and text.isdigit() and len(text) <= _MAX_INT_DIGITS:  # '²'.isdigit() is True; int('²') fails
+        value = int(text)
     else:
         raise TradesFileError(path, line_no, column, f"expected a whole number >= 0, got {raw!r}")
     if value < 0:
@@ -253,13 +277,22 @@ def _integer(path: Path, line_no: int, column: str, raw: object) -> int:
 def _positive(path: Path, line_no: int, column: str, raw: object) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
         raise TradesFileError(path, line_no, column, f"expected a decimal number, got {raw!r}")
+    if isinstance(raw, str) and (len(raw) > _MAX_NUMBER_CHARS or not raw.isascii()):
+        raise TradesFileError(path, line_no, column, f"not a number: {_excerpt(raw)!r}")
     try:
         value = Decimal(raw.strip() if isinstance(raw, str) else raw)
-    except InvalidOperation as exc:
-        raise TradesFileError(path, line_no, column, f"not a number: {raw!r}") from exc
+    except (InvalidOperation, ValueError) as exc:  # ValueError: an int of more than 4,300 digits (JSON)
+        raise TradesFileError(path, line_no, column, f"not a number: {_excerpt(str(raw))!r}") from exc
     if not value.is_finite() or value <= 0:
         raise TradesFileError(path, line_no, column, f"must be a finite number > 0, got {raw!r}")
+    problem = rules.price_problem(value) if column == "price" else rules.volume_problem(value)
+    if problem is not None:
+        raise TradesFileError(path, line_no, column, problem)
     return value
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:40]}…"
 
 
 def _no_constant(name: str) -> object:

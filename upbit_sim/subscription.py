@@ -114,7 +114,7 @@ def _type_request(part: dict[str, object], *, private: bool) -> TypeRequest:
             raise SubscriptionError("INVALID_PARAM", f"code는 대문자여야 합니다 (e.g. KRW-BTC): {raw!r}")
         codes.add(code)
         if kind == "orderbook":
-            sizes[code] = int(size) if size.isdigit() and int(size) in _BOOK_SIZES else 30
+            sizes[code] = int(size) if size.isascii() and size.isdigit() and int(size) in _BOOK_SIZES else 30
     return TypeRequest(
         type=kind,
         codes=frozenset(codes),

@@ -116,6 +116,13 @@ def test_ticks_become_a_trade_file_oldest_first(tmp_path: Path) -> None:
     (CANDLES_PAGE_1.replace('"low_price":3629000.0', '"low_price":3629500.0', 1), "must lie within low"),
     ("not json at all", "not JSON as the API returns it"),
     ("[]", "no candles in"),
+    # review finding 11: finite but absurd numbers and times are refused here, not when replayed
+    (CANDLES_PAGE_1.replace('"high_price":3631000.0', '"high_price":1E+400000', 1),
+     "[0]: 'high_price': 1E+400000 is too large"),
+    (CANDLES_PAGE_1.replace('"candle_acc_trade_volume":3.00012345', '"candle_acc_trade_volume":1E+400000', 1),
+     "[0]: 'candle_acc_trade_volume': 1E+400000 is too large"),
+    (CANDLES_PAGE_1.replace('"candle_date_time_utc":"2024-08-24T22:30:00"', '"candle_date_time_utc":"1970-01-01T00:30:00"',
+                            1), "'1970-01-01T00:30:00' is not a plausible candle time"),
 ])
 def test_bad_candle_input_says_what_and_where(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(UpbitImportError) as caught:
@@ -156,3 +163,17 @@ def test_the_import_subcommands(tmp_path: Path) -> None:
     assert "missing 'candle_date_time_utc'; is this a /v1/candles/minutes/1 response?" in err.getvalue()
     code = backtest_main(["import-candles", str(tmp_path / "missing.json"), str(tmp_path / "c.csv")], out=out, err=err)
     assert code == 2 and "missing.json: no such file" in err.getvalue()
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ('"trade_price":85534000.0', '"trade_price":1E+400000', "[0]: 'trade_price': 1E+400000 is too large"),
+    ('"trade_volume":0.00011691', '"trade_volume":1E-400000', "[0]: 'trade_volume': 1E-400000 is too small"),
+    ('"timestamp":1724538482500', '"timestamp":1724538482', "[0]: 'timestamp': 1724538482 looks like seconds"),
+    ('"market":"KRW-BTC"', '"market":"KRW-"', "[0]: 'market': expected a market code like KRW-BTC"),
+])
+def test_absurd_ticks_are_refused_with_the_element(tmp_path: Path, old: str, new: str, problem: str) -> None:
+    bad = _file(tmp_path, "t.json", TICKS.replace(old, new, 1))
+    with pytest.raises(UpbitImportError) as caught:
+        import_ticks([bad], tmp_path / "out.csv")
+    assert problem in str(caught.value)
+    assert not (tmp_path / "out.csv").exists()

@@ -216,6 +216,15 @@ GOOD_ROW = "2024-01-01 00:00:00,10,12,9,11,1"
         ("2024-01-01 00:01:00,10,12,9,8.5,1", "close", "outside"),
         ("2024-01-01 00:01:00,10,12,9,11,0", "volume", "must be positive"),
         ("2024-01-01 00:01:00,10,12,9,11,-0.5", "volume", "must be positive"),
+        # review finding 11: finite but absurd numbers, refused here rather than in the bar aggregator
+        ("2024-01-01 00:01:00,10,1E+400000,9,11,1", "high", "1E+400000 is too large; allowed: a price from"),
+        ("2024-01-01 00:01:00,10,12,9,11,1E+400000", "volume", "1E+400000 is too large; allowed: a volume from"),
+        ("2024-01-01 00:01:00,1E-400000,12,1E-400000,11,1", "open", "too small; allowed: a price from 1E-12"),
+        ("2024-01-01 00:01:00,10,12,9,11,1E-400000", "volume", "too small"),
+        ("2024-01-01 00:01:00,10,12,9,11," + "1" * 5000, "volume", "not a number"),
+        ("2024-01-01 00:01:00,10,12,9,11,inf", "volume", "not a finite number"),
+        ("1970-01-01 00:01:00,10,12,9,11,1", "timestamp", "not a plausible candle time"),
+        ("2100-01-01 00:01:00,10,12,9,11,1", "timestamp", "not a plausible candle time"),
     ],
 )
 def test_bad_rows_name_file_line_and_column(tmp_path: Path, row: str, column: str, problem: str) -> None:
@@ -230,10 +239,18 @@ def test_bad_rows_name_file_line_and_column(tmp_path: Path, row: str, column: st
     assert str(error).startswith(f"{path}:3: column {column!r}: ")
 
 
-def test_bad_header(tmp_path: Path) -> None:
-    path = _bad_file(tmp_path, GOOD_ROW, header="time,open,high,low,close,volume")
-    with pytest.raises(CandleError, match=r":1: column 'header': expected 'timestamp,open,"):
+@pytest.mark.parametrize(("header", "problem"), [
+    ("time,open,high,low,close,volume", "missing column(s) 'timestamp'; unknown column(s) 'time'"),
+    ("timestamp,open,high,low,volume", "missing column(s) 'close'"),
+    ("timestamp,high,open,low,close,volume", "out of order"),
+])
+def test_bad_header_says_which_columns(tmp_path: Path, header: str, problem: str) -> None:
+    path = _bad_file(tmp_path, GOOD_ROW, header=header)
+    with pytest.raises(CandleError) as caught:
         list(read_trades(path))
+    assert (caught.value.line_no, caught.value.column) == (1, "header")
+    assert problem in caught.value.problem
+    assert "'timestamp,open,high,low,close,volume'" in caught.value.problem
 
 
 def test_rows_skipped_by_offset_are_not_parsed(tmp_path: Path) -> None:
