@@ -1,16 +1,27 @@
 """TelegramCommandActor: the operator's commands from Telegram, as the same control messages as ctl.
 
 A reader thread owned by this actor long-polls ``getUpdates`` and hands each message to the
-actor. Only the configured chat may command; anything else is ignored and logged. Every update
-is processed exactly once across restarts: its id is the ``telegram_updates`` cursor, moved in
-the same transaction that issues the control command it asked for.
+actor. Every update is processed exactly once across restarts: its id is the
+``telegram_updates`` cursor, moved in the same transaction that issues the control command it
+asked for.
+
+Who may command: a *user* listed in ``TELEGRAM_OPERATOR_IDS`` (``operators``), writing in the
+configured chat. A chat alone proves nothing — in a group every member writes in it — so the
+sender's numeric user id (``from.id``) decides, never a name. Every command needs an operator,
+queries included (/balance shows the account). Anything else — another chat, or a user who is
+not an operator — is ignored without a reply, logged, and counted as ``ignored``. With no
+operators configured every command is refused with a reply naming the setting (the bot still
+sends alerts): commands are never open to whoever is in the chat.
 
 Commands: /status /positions /profit /balance /help answer from the database (/balance: the
 account actor's latest balance poll, per currency balance and locked); /pause /resume
-/mode /killswitch /flatten /restart /reconcile become ``control_commands`` rows (issuer
-``telegram:<user>``) that the root carries out, and the reply is the root's acknowledgement.
-Destructive ones — /flatten, /killswitch off, /mode live — first ask for ``/confirm`` within
-``CONFIRM_WINDOW_S``; without it nothing happens.
+/mode /killswitch /flatten /restart /reconcile become ``control_commands`` rows that the root
+carries out, and the reply is the root's acknowledgement. Destructive ones — /flatten,
+/killswitch off, /mode live — first ask for ``/confirm``, which counts only from the same user
+in the same chat within ``CONFIRM_WINDOW_S`` (:class:`Confirmations`); anyone else's /confirm
+changes nothing and the reply says so. The audit row's issuer names the asking user by id (and
+username), the chat, and for a confirmed command the confirming user:
+``telegram:user 123 (alice) in chat -100…; confirmed by user 123 (alice)``.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
@@ -60,11 +72,61 @@ class _UpdateReceived:
     update: Update
 
 
-@dataclass(slots=True)
-class _Pending:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asked:
+    """A destructive command waiting for its asker's /confirm."""
+
     command: str
     args: dict[str, Any]
-    deadline: float
+    chat_id: int
+    user_id: int
+    asker: str  # who(update) of the asker, for the audit line
+    deadline: float  # the injected clock's reading after which /confirm no longer counts
+
+
+def who(update: Update) -> str:
+    """The sender as the audit names them: ``user 123 (alice)``, or ``user 123`` without a username."""
+    return f"user {update.sender_id}" + (f" ({update.sender_name})" if update.sender_name else "")
+
+
+NOTHING_TO_CONFIRM = "Nothing to confirm (or the confirmation window passed)."
+
+
+class Confirmations:
+    """Destructive commands awaiting /confirm: at most one per user and chat (sans-I/O, clock injected).
+
+    A /confirm counts only from the user who asked, in the chat they asked in, within
+    ``window_s``; a newer destructive command from the same user replaces their older one.
+    """
+
+    def __init__(self, *, window_s: float, clock: Callable[[], float]) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._waiting: dict[tuple[int, int], Asked] = {}
+
+    def ask(self, update: Update, command: str, args: dict[str, Any]) -> None:
+        self._forget_expired()
+        self._waiting[(update.chat_id, update.sender_id)] = Asked(
+            command=command, args=args, chat_id=update.chat_id, user_id=update.sender_id, asker=who(update),
+            deadline=self._clock() + self._window_s)
+
+    def confirm(self, update: Update) -> Asked | str:
+        """The sender's own command to carry out now, or the reply saying why there is none."""
+        self._forget_expired()
+        own = self._waiting.pop((update.chat_id, update.sender_id), None)
+        if own is not None:
+            return own
+        others = [a for a in self._waiting.values() if a.chat_id == update.chat_id]
+        if others:
+            waiting = "; ".join(f"{a.asker}'s /{' '.join([a.command, *map(str, a.args.values())])}" for a in others)
+            return (f"Nothing of yours to confirm: a /confirm counts only from the user who asked. Still waiting "
+                    f"for their own /confirm: {waiting}.")
+        return NOTHING_TO_CONFIRM
+
+    def _forget_expired(self) -> None:
+        now = self._clock()
+        for key in [k for k, a in self._waiting.items() if now > a.deadline]:
+            del self._waiting[key]
 
 
 def parse(text: str) -> tuple[str, list[str]]:
@@ -81,21 +143,25 @@ def destructive(command: str, args: dict[str, Any]) -> bool:
 
 
 class TelegramCommandActor(NodeActor):
-    """Reads Telegram commands for the configured chat."""
+    """Reads Telegram commands from the operators in the configured chat."""
 
-    def __init__(self, *, client: TelegramClient, chat_id: int, db_url: str, **kw: Any) -> None:
+    def __init__(self, *, client: TelegramClient, chat_id: int, operators: tuple[int, ...], db_url: str,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         self.client = client
         self.chat_id = chat_id
+        self.operators = frozenset(operators)
         self.db_url = db_url
         self.conn: psycopg.Connection | None = None
         self.stop_reading = threading.Event()
         self.reader: threading.Thread | None = None
-        self.pending: dict[int, _Pending] = {}
+        self.confirmations = Confirmations(window_s=CONFIRM_WINDOW_S, clock=self._clock.monotonic)
         self.counters.update(commands=0, ignored=0)
 
     def setup(self) -> None:
         super().setup()
+        if not self.operators:
+            log.warning("TELEGRAM_OPERATOR_IDS is not set: every Telegram command is refused (alerts are still sent)")
         self.conn = connect(self.db_url, autocommit=True, application_name="ops-telegram-commands")
         with translated():
             offset = cursors.get(self.conn, CURSOR)
@@ -127,10 +193,12 @@ class TelegramCommandActor(NodeActor):
         with translated():
             if update.update_id <= cursors.get(self.conn, CURSOR):
                 return  # handled before a restart
-            if update.chat_id != self.chat_id:
+            refusal = self._refusal(update)
+            if refusal is not None:
                 self.counters["ignored"] += 1
-                log.warning("ignored a Telegram message from unauthorised chat %s (%s)", update.chat_id, update.sender)
                 cursors.advance(self.conn, CURSOR, update.update_id)
+                if refusal:
+                    self._reply(refusal)
                 return
             reply, command_id = self._respond(update)
         if reply:
@@ -138,26 +206,46 @@ class TelegramCommandActor(NodeActor):
         if command_id is not None:
             self._reply(self._await(command_id))
 
+    def _refusal(self, update: Update) -> str | None:
+        """None when ``update`` may command; else the reply to send (``""``: none, ignore quietly)."""
+        if update.chat_id != self.chat_id:
+            log.warning("ignored a Telegram message from unauthorised chat %s (%s)", update.chat_id, who(update))
+            return ""
+        if not self.operators:
+            log.warning("refused a Telegram message from %s in chat %s: TELEGRAM_OPERATOR_IDS is not set",
+                        who(update), update.chat_id)
+            if not parse(update.text)[0]:
+                return ""
+            return (f"⛔ Commands are disabled: TELEGRAM_OPERATOR_IDS is not set. Add the numeric user ids of the "
+                    f"operators (yours is {update.sender_id}) and restart.")
+        if update.sender_id not in self.operators:
+            log.warning("ignored a Telegram message from %s in the operator chat %s: not in TELEGRAM_OPERATOR_IDS",
+                        who(update), update.chat_id)
+            return ""
+        return None
+
     def _respond(self, update: Update) -> tuple[str, int | None]:
         """Decide, and move the cursor in the same transaction as any command issued."""
         assert self.conn is not None
         name, words = parse(update.text)
-        issuer = f"telegram:{update.sender}({update.chat_id})"
+        issuer = f"telegram:{who(update)} in chat {update.chat_id}"
         with self.conn.transaction():
             cursors.advance(self.conn.cursor(), CURSOR, update.update_id)
             if name == "confirm":
-                pending = self.pending.pop(update.chat_id, None)
-                if pending is None or time.monotonic() > pending.deadline:
-                    return "Nothing to confirm (or the confirmation window passed).", None
-                return "", self._issue(issuer, pending.command, pending.args)
+                asked = self.confirmations.confirm(update)
+                if isinstance(asked, str):
+                    return asked, None
+                confirmed = f"telegram:{asked.asker} in chat {asked.chat_id}; confirmed by {who(update)}"
+                return "", self._issue(confirmed, asked.command, asked.args)
             if name in CONTROL:
                 args = _args(name, words)
                 if args is None:
                     return f"Usage: /{name} {_USAGE[name]}", None
                 if destructive(name, args):
-                    self.pending[update.chat_id] = _Pending(name, args, time.monotonic() + CONFIRM_WINDOW_S)
+                    self.confirmations.ask(update, name, args)
                     what = " ".join([name, *map(str, args.values())])
-                    return f"⚠️ {what} is destructive. Reply /confirm within {CONFIRM_WINDOW_S:.0f} s.", None
+                    return (f"⚠️ {what} is destructive. Reply /confirm within {CONFIRM_WINDOW_S:.0f} s"
+                            f" (only a /confirm from {who(update)} counts)."), None
                 return "", self._issue(issuer, name, args)
             return self._query(name), None
 

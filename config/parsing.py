@@ -213,6 +213,44 @@ def chat_id(raw: str) -> int:
     return value
 
 
+_SHARED_SENDERS = {
+    777000: "Telegram's service account (it forwards a linked channel's posts)",
+    1087968824: "GroupAnonymousBot (every anonymous group admin sends as it)",
+    136817688: "Channel_Bot (every message sent on behalf of a channel comes from it)",
+}
+"""User ids that stand for many people at once: never one operator."""
+
+
+def telegram_user_ids(raw: str) -> tuple[int, ...]:
+    """Comma-separated Telegram *user* ids (``123456789,987654321``): positive, distinct.
+
+    A negative id is a group or channel, never a person; 0 is nobody. The ids Telegram uses for
+    anonymous admins, channels and its own service account are refused, since each of them
+    stands for anyone who can post that way.
+    """
+    allowed = "comma-separated numeric Telegram user ids (> 0), e.g. 123456789,987654321"
+    items = [item.strip() for item in raw.split(",")]
+    ids: list[int] = []
+    for position, item in enumerate(items, start=1):
+        where = f"entry {position}" if len(items) > 1 else "the value"
+        if not item:
+            raise InvalidValueError(f"{where} is empty (stray comma); allowed: {allowed}")
+        if not _INTEGER.fullmatch(item) or len(item.lstrip("+-0")) > len(str(_CHAT_ID_LIMIT)):
+            raise InvalidValueError(f"{where} is not a user id; allowed: {allowed}")
+        value = int(item)
+        if value <= 0:
+            what = "0 is nobody" if value == 0 else "a negative id is a group or channel chat, not a user"
+            raise InvalidValueError(f"{where}: {what}; allowed: {allowed}")
+        if value >= _CHAT_ID_LIMIT:
+            raise InvalidValueError(f"{where} is too large to be a user id; allowed: {allowed}")
+        if value in _SHARED_SENDERS:
+            raise InvalidValueError(f"{where} is {_SHARED_SENDERS[value]}, not one person; allowed: {allowed}")
+        if value in ids:
+            raise InvalidValueError(f"{where} repeats an earlier id; allowed: {allowed}")
+        ids.append(value)
+    return tuple(ids)
+
+
 def decimal_in_range(
     minimum: Decimal, maximum: Decimal | None, allowed: str
 ) -> Callable[[str], Decimal]:

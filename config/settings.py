@@ -251,6 +251,12 @@ SETTINGS_SPEC: tuple[SettingSpec, ...] = (
         name="TELEGRAM_CHAT_ID", default="", help="Telegram chat id; required with the token"
     ),
     SettingSpec(
+        name="TELEGRAM_OPERATOR_IDS",
+        default="",
+        help="comma-separated numeric Telegram user ids allowed to send commands; unset: every command "
+        "is refused (alerts are still sent)",
+    ),
+    SettingSpec(
         name="ALERT_MIN_LEVEL",
         default="info",
         help="alerts below this level are recorded but not sent: info | warning | error | critical",
@@ -440,16 +446,29 @@ class ExchangeCredentials:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TelegramSettings:
-    """Telegram notifications: a bot token and the chat to post to, both or neither."""
+    """Telegram: a bot token and the chat to post to (both or neither), and who may command.
+
+    Commands are accepted only from ``operator_ids`` (users, not chats: in a group every member
+    writes in the operator chat). Without any, every command is refused with a reply naming
+    ``TELEGRAM_OPERATOR_IDS`` — not a configuration error, so that a bot set up for alerts only
+    keeps sending them, and never open to whoever is in the chat.
+    """
 
     bot_token: Secret | None  # TELEGRAM_BOT_TOKEN
     chat_id: int | None  # TELEGRAM_CHAT_ID
+    operator_ids: tuple[int, ...] = ()  # TELEGRAM_OPERATOR_IDS: () = no one may command
     api_url: str = "https://api.telegram.org"  # TELEGRAM_API_URL
     min_level: str = "info"  # ALERT_MIN_LEVEL
     disabled_kinds: tuple[str, ...] = ()  # ALERTS_DISABLED
 
     def __post_init__(self) -> None:
-        """A token needs a chat, and a chat without a token would be silently ignored."""
+        """A token needs a chat; a chat or operators without a token would be silently ignored."""
+        if self.bot_token is None and self.operator_ids:
+            problem = (
+                "set but TELEGRAM_BOT_TOKEN is not, so no command would ever be read; "
+                "allowed: set it with TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID, or leave it unset"
+            )
+            raise ConfigError.for_setting("TELEGRAM_OPERATOR_IDS", problem)
         if self.bot_token is not None and self.chat_id is None:
             problem = (
                 "required because TELEGRAM_BOT_TOKEN is set; allowed: the numeric chat id, "
@@ -597,6 +616,7 @@ class Settings:
             "UPBIT_SECRET_KEY": self.exchange.secret_key,
             "TELEGRAM_BOT_TOKEN": self.telegram.bot_token,
             "TELEGRAM_CHAT_ID": self.telegram.chat_id,
+            "TELEGRAM_OPERATOR_IDS": self.telegram.operator_ids,
             "TELEGRAM_API_URL": self.telegram.api_url,
             "ALERT_MIN_LEVEL": self.telegram.min_level,
             "ALERTS_DISABLED": self.telegram.disabled_kinds,
@@ -912,6 +932,7 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
     )
     alerts_disabled = c.optional("ALERTS_DISABLED", parsing.alert_kinds) or ()
     chat_id = c.optional("TELEGRAM_CHAT_ID", parsing.chat_id)
+    operator_ids = c.optional("TELEGRAM_OPERATOR_IDS", parsing.telegram_user_ids) or ()
 
     root_intensity = c.required("ROOT_INTENSITY", parsing.non_negative_int)
     root_period_s = c.required("ROOT_PERIOD_S", parsing.positive_float)
@@ -936,9 +957,10 @@ def _build(raw: Mapping[str, _Raw]) -> Settings:
         lambda: ExchangeCredentials(access_key=access_key, secret_key=secret_key),
     )
     telegram = c.group(
-        ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"),
-        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, api_url=telegram_api_url,
-                                 min_level=alert_min_level, disabled_kinds=alerts_disabled),
+        ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_OPERATOR_IDS"),
+        lambda: TelegramSettings(bot_token=bot_token, chat_id=chat_id, operator_ids=operator_ids,
+                                 api_url=telegram_api_url, min_level=alert_min_level,
+                                 disabled_kinds=alerts_disabled),
     )
     failpoints = c.optional("FAILPOINTS", parse_failpoints) or ""
     if c.problems or feed is None or replay is None or exchange is None or telegram is None:

@@ -17,6 +17,7 @@ message per second per chat and 30 per second overall (``Pacer``; clock injected
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -58,12 +59,32 @@ class TelegramBreakerOpen(TelegramError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Update:
-    """One incoming message from ``getUpdates``."""
+    """One incoming message from ``getUpdates``.
+
+    ``sender_id`` is the sending *user* (``from.id``; 0 when Telegram gives none, e.g. a channel
+    post): in a group it tells members apart, where ``chat_id`` is the same for all of them.
+    ``sender_name`` is the user's ``@username`` when it has one, else ``""`` — only Telegram's
+    username alphabet passes, so a display name can never write into an audit line.
+    """
 
     update_id: int
     chat_id: int
+    sender_id: int
+    sender_name: str
     text: str
-    sender: str
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def _user_id(raw: object) -> int:
+    """``from.id`` as an int; 0 (nobody) when missing or not a whole number."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
 
 
 class Pacer:
@@ -128,9 +149,11 @@ class TelegramClient:
             message = item.get("message") or {}
             chat = message.get("chat") or {}
             sender = message.get("from") or {}
+            username = str(sender.get("username") or "")
             updates.append(Update(update_id=int(item["update_id"]), chat_id=int(chat.get("id", 0)),
-                                  text=str(message.get("text", "")),
-                                  sender=str(sender.get("username") or sender.get("id") or "?")))
+                                  sender_id=_user_id(sender.get("id")),
+                                  sender_name=username if _USERNAME.fullmatch(username) else "",
+                                  text=str(message.get("text", ""))))
         return updates
 
     def _call(self, method: str, payload: dict[str, Any], *, read_timeout: float | None = None,

@@ -73,7 +73,7 @@ def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> N
             commands_client = TelegramClient(settings.telegram.api_url, settings.telegram.bot_token.reveal())
             wiring.specs.append(ChildSpec(id="telegram", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
                 TelegramCommandActor, board=board, client=commands_client, chat_id=settings.telegram.chat_id,
-                db_url=db_url)))
+                operators=settings.telegram.operator_ids, db_url=db_url)))
     elif node == "execution":
         wiring.specs = _execution_specs(settings, db_url, board)
     elif node == "market":

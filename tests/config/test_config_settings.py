@@ -581,3 +581,53 @@ def test_masked_summary_lists_every_setting_with_secrets_masked() -> None:
     assert summary["REPLAY_UNTIL"] == "(unset)"
     assert summary["TELEGRAM_CHAT_ID"] == "42"
     assert summary["PAPER_FEE_RATE"] == "0.0005"
+
+
+# --- who may command over Telegram (security review, issue 15, finding 6) ----------------------------
+
+
+def test_telegram_operator_ids_are_user_ids_in_order_and_shown_in_the_summary() -> None:
+    settings = load_settings(env={"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_CHAT_ID": "-1001234567890",
+                                  "TELEGRAM_OPERATOR_IDS": " 123456789 , 42"})
+
+    assert settings.telegram.operator_ids == (123456789, 42)
+    assert settings.masked_summary()["TELEGRAM_OPERATOR_IDS"] == "123456789,42"
+
+
+def test_alerts_work_without_operators_and_then_no_one_may_command() -> None:
+    settings = load_settings(env={"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_CHAT_ID": "-1001234567890"})
+
+    assert settings.has_telegram and settings.telegram.operator_ids == ()
+    assert settings.masked_summary()["TELEGRAM_OPERATOR_IDS"] == "(unset)"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("-1001234567890", "a negative id is a group or channel chat, not a user"),
+        ("0", "0 is nobody"),
+        ("42,-7", "entry 2: a negative id"),
+        ("alice", "not a user id"),
+        ("12.5", "not a user id"),
+        ("1,,2", "entry 2 is empty"),
+        ("42,", "entry 2 is empty"),
+        ("42,42", "entry 2 repeats an earlier id"),
+        ("99999999999999999999", "not a user id"),
+        ("9007199254740993", "too large to be a user id"),
+        ("1087968824", "GroupAnonymousBot"),
+        ("777000", "service account"),
+        ("136817688", "Channel_Bot"),
+    ],
+)
+def test_bad_telegram_operator_ids_are_named_and_explained(value: str, expected: str) -> None:
+    error = load_error(TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TELEGRAM_CHAT_ID="42", TELEGRAM_OPERATOR_IDS=value)
+
+    assert error.setting_names == ("TELEGRAM_OPERATOR_IDS",)
+    assert expected in error.problems[0][1]
+
+
+def test_telegram_operator_ids_without_a_token_are_an_error() -> None:
+    error = load_error(TELEGRAM_OPERATOR_IDS="42")
+
+    assert error.setting_names == ("TELEGRAM_OPERATOR_IDS",)
+    assert "TELEGRAM_BOT_TOKEN is not" in error.problems[0][1]

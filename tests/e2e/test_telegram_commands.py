@@ -27,7 +27,7 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
                                                                                      db_url: str) -> None:
     with FakeTelegram(token=TOKEN) as fake:
         env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY, TELEGRAM_BOT_TOKEN=TOKEN,
-                       TELEGRAM_CHAT_ID=str(CHAT), TELEGRAM_API_URL=fake.url)
+                       TELEGRAM_CHAT_ID=str(CHAT), TELEGRAM_OPERATOR_IDS=str(CHAT), TELEGRAM_API_URL=fake.url)
         proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
 
         def reply_containing(text: str) -> str:
@@ -70,7 +70,9 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
                                  ).fetchall()
         assert [(c, s) for c, _a, s, _i in audit] == [("pause", "done"), ("killswitch", "done"),
                                                       ("killswitch", "done"), ("mode", "done")]
-        assert all(i.startswith("telegram:operator(4242)") for *_x, i in audit)
+        asked = "telegram:user 4242 (operator) in chat 4242"
+        assert [i for *_x, i in audit] == [asked, asked, f"{asked}; confirmed by user 4242 (operator)",
+                                           f"{asked}; confirmed by user 4242 (operator)"]
         n_control = len(audit)
 
         # a restart of the ops node must not replay commands already handled
@@ -95,3 +97,55 @@ def test_commands_from_the_operator_chat_only_and_destructive_ones_need_confirma
             reply_containing("flatten is destructive")
             assert conn.execute("SELECT count(*) FROM control_commands WHERE issuer LIKE 'telegram:%'"
                                 ).fetchone()[0] == n_control + 4  # resume, reconcile, mode, restart; not flatten
+
+
+
+GROUP = -1004242  # the operator chat is a group: every member writes in it
+OPERATOR, STRANGER = 4242, 5555
+
+
+def test_in_a_group_only_an_operator_commands_and_only_the_asker_confirms(runner: Runner, db_url: str) -> None:
+    """Security review, issue 15, finding 6: the chat is not the person."""
+    with FakeTelegram(token=TOKEN) as fake:
+        env = base_env(db_url, runner.workdir, STRATEGY_PARAMS=BUSY_STRATEGY, TELEGRAM_BOT_TOKEN=TOKEN,
+                       TELEGRAM_CHAT_ID=str(GROUP), TELEGRAM_OPERATOR_IDS=f"{OPERATOR},4343", TELEGRAM_API_URL=fake.url)
+        proc = runner.start(["--speed", "60", "--from", SLICE_FROM, "--until", SLICE_UNTIL], env)
+
+        def says(user: int, text: str, name: str) -> None:
+            fake.user_says(GROUP, text, username=name, user_id=user)
+
+        def reply_containing(text: str) -> str:
+            def found() -> str | None:
+                assert proc.poll() is None, output(proc)
+                return next((m for m in fake.texts() if text in m), None)
+            return eventually(found, timeout=30, interval=0.05, what=f"a reply containing {text!r}")
+
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            eventually(lambda: conn.execute("SELECT count(*) FROM runtime_actors WHERE actor = 'telegram'"
+                                            " AND state = 'running'").fetchone()[0] and conn.execute(
+                                                "SELECT count(*) FROM runtime_nodes WHERE state = 'running'"
+                                            ).fetchone()[0] == 4, timeout=60, interval=0.05, what="system up")
+            says(OPERATOR, "/killswitch on", "alice")  # as the daily-loss limit would
+            reply_containing("kill switch ON")
+
+            for text in ("/killswitch off", "/flatten", "/mode live", "/confirm"):
+                says(STRANGER, text, "mallory")
+            says(OPERATOR, "/status", "alice")  # answered only after the stranger's messages were handled
+            reply_containing("switches: killswitch")
+            assert not [t for t in fake.texts() if "destructive" in t or "Nothing" in t], "no reply to the stranger"
+
+            says(OPERATOR, "/killswitch off", "alice")
+            reply_containing("Reply /confirm")
+            says(STRANGER, "/confirm", "mallory")
+            says(4343, "/confirm", "bob")  # another operator: still not the one who asked
+            reply_containing("Nothing of yours to confirm")
+            flag = "SELECT value FROM system_flags WHERE name = 'killswitch'"
+            assert conn.execute(flag).fetchone() == (True,)
+            says(OPERATOR, "/confirm", "alice")
+            reply_containing("✅ killswitch: kill switch off")
+            assert conn.execute(flag).fetchone() == (False,)
+            audit = conn.execute("SELECT command, args, status, issuer FROM control_commands ORDER BY id").fetchall()
+        asker = f"telegram:user {OPERATOR} (alice) in chat {GROUP}"
+        assert audit == [("killswitch", {"state": "on"}, "done", asker),
+                         ("killswitch", {"state": "off"}, "done", f"{asker}; confirmed by user {OPERATOR} (alice)")]
+        assert "ignored a Telegram message from user 5555 (mallory) in the operator chat" in output(proc)

@@ -4,7 +4,8 @@
 ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code": …, "description": …,
 "parameters": {"retry_after": …}}`` exactly as the Bot API does. Methods: ``getMe``,
 ``sendMessage`` (4096-character limit enforced), ``getUpdates`` (long polling with ``offset`` and
-``timeout``), ``getChat`` (``chats``: the chat ids the bot can reach; ``None``, the default, means
+``timeout``; each message from a user id of the test's choosing, so a group chat with several
+members can be played), ``getChat`` (``chats``: the chat ids the bot can reach; ``None``, the default, means
 every chat, else an unknown one answers 400 "Bad Request: chat not found"). Faults, scripted from the test: the next N calls answer 5xx, 429 with
 ``retry_after``, or are delayed (to trigger client timeouts); ``down()``/``up()`` for an outage.
 Everything received is recorded for assertions.
@@ -67,11 +68,18 @@ class FakeTelegram:
         self.stop()
 
     # --- scripting -------------------------------------------------------------------------
-    def user_says(self, chat_id: int, text: str, username: str = "operator") -> None:
+    def user_says(self, chat_id: int, text: str, username: str | None = "operator", user_id: int | None = None,
+                  first_name: str = "Op") -> None:
+        """A message from user ``user_id`` (``from.id``; default ``chat_id``, as in a private chat) in
+        ``chat_id`` (a negative id is a supergroup); ``username=None``: a user without one."""
+        sender: dict[str, Any] = {"id": chat_id if user_id is None else user_id, "is_bot": False,
+                                  "first_name": first_name}
+        if username is not None:
+            sender["username"] = username
         with self._lock:
             self._updates.append({"update_id": self._next_update_id, "message": {
                 "message_id": self._next_update_id, "date": int(time.time()), "text": text,
-                "chat": {"id": chat_id, "type": "private"}, "from": {"id": chat_id, "username": username}}})
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}, "from": sender}})
             self._next_update_id += 1
             self._lock.notify_all()
 

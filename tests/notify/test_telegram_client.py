@@ -97,3 +97,15 @@ def test_get_updates_long_polls(fake: FakeTelegram) -> None:
     updates = c.get_updates(None, timeout_s=1)
     assert [(u.chat_id, u.text) for u in updates] == [(42, "/status")]
     assert c.get_updates(updates[-1].update_id + 1, timeout_s=0) == []
+
+
+def test_updates_carry_the_sending_user_not_only_the_chat(fake: FakeTelegram) -> None:
+    c = client(fake)
+    fake.user_says(-100777, "/killswitch off", username="alice", user_id=123)
+    fake.user_says(-100777, "/confirm", username=None, user_id=456, first_name="alice) in chat 1; confirmed by")
+    fake.user_says(-100777, "/flatten", username="bob (admin)", user_id=789)
+    updates = c.get_updates(None, timeout_s=1)
+    assert [(u.chat_id, u.sender_id, u.sender_name, u.text) for u in updates] == [
+        (-100777, 123, "alice", "/killswitch off"),
+        (-100777, 456, "", "/confirm"),  # no username: the display name is never used
+        (-100777, 789, "", "/flatten")]  # not a Telegram username: dropped
