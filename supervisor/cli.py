@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from config import ConfigError, Settings, configure_logging, load_settings
+from config import ConfigError, FeedSource, Settings, configure_logging, load_settings
 
 EXIT_USAGE = 2
 
@@ -137,6 +137,32 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     return _run(settings, args, out)
 
 
+def replay_file_problem(settings: Settings) -> str | None:
+    """What is wrong with the user's ``REPLAY_FILE`` (its replayed window), or ``None``.
+
+    The file is read whole once before anything starts, as ``backtest`` does with ``--data``: a
+    bad row is named now (file, line, column; exit 2) instead of failing the feed at the same row
+    at every restart until the root gives up. The shipped recordings are not re-checked.
+    """
+    if settings.feed.source is not FeedSource.REPLAY or settings.replay.file is None:
+        return None
+    from market.candles import CandleError
+    from market.capture import CaptureError
+    from market.recording import Recording
+    from market.trades_file import TradesFileError
+
+    path = settings.replay.file
+    recording = Recording.open(path).between(settings.replay.start, settings.replay.until)
+    try:
+        for _trade in recording.trades():
+            pass
+    except (CandleError, CaptureError, TradesFileError) as exc:
+        return str(exc)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        return f"{path}: cannot be read as {recording.kind.value}: {exc}"
+    return None
+
+
 def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     from supervisor.root import RunOptions, run_system
     from trading.strategy import StrategyError, load_factory
@@ -145,6 +171,10 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         load_factory(settings.strategy.spec, settings.strategy.params)
     except StrategyError as exc:
         print(f"configuration error:\n  {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = replay_file_problem(settings)
+    if problem is not None:
+        print(f"configuration error:\n  REPLAY_FILE: {problem}", file=sys.stderr)
         return EXIT_USAGE
     log.info("effective configuration: %s", settings.masked_summary())
     options = RunOptions(exit_at_end=bool(getattr(args, "exit_at_end", False)), reset=bool(getattr(args, "reset", False)))

@@ -30,7 +30,7 @@ from config import SecretFilter, Settings
 from dashboard import DashboardServer
 from persistence import alerts, control, cursors, embedded, execution_state, runtime
 from persistence.db import connect, prober
-from persistence.errors import DatabaseError, translated
+from persistence.errors import DatabaseError, DatabaseUnavailable, translated
 from persistence.migrate import migrate
 from supervisor.clock import SystemClock
 from supervisor.core import Supervisor, SupervisorState
@@ -89,10 +89,14 @@ def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
     """Run until Ctrl-C, the end of the recording (``exit_at_end``) or a give-up; the exit code."""
     dump_stacks_on()  # kill -USR1: what is every thread doing? (see supervisor.signals)
     db_url = resolve_database(settings)
-    applied = migrate(db_url)
+    try:
+        applied = migrate(db_url)
+        lock_conn = connect(db_url, autocommit=True, application_name="root")
+    except DatabaseError as exc:  # classified by persistence; at start it is one line for the operator
+        print(f"error: {_database_problem(settings, exc)}", file=out)
+        return EXIT_FAILED
     if applied:
         log.info("applied migrations %s", applied)
-    lock_conn = connect(db_url, autocommit=True, application_name="root")
     try:
         if not runtime.try_lock_system(lock_conn):
             holder = runtime.system_lock_holder(lock_conn)
@@ -118,6 +122,16 @@ def reset_refused(settings: Settings, conn: psycopg.Connection) -> str | None:
         return (f"the database holds {row[0]} live order attempt(s): their fills are our ledger of real money; "
                 "use a new database (DATABASE_URL / EMBEDDED_PG_DIR) for a fresh sandbox")
     return None
+
+
+def _database_problem(settings: Settings, exc: DatabaseError) -> str:
+    """One line naming the database (password masked) and what it answered, for an error at start."""
+    url = settings.database.url
+    where = f"DATABASE_URL={url.masked}" if url is not None else \
+        f"the embedded PostgreSQL in {settings.database.embedded_pg_dir}"
+    verb = "is unreachable" if isinstance(exc, DatabaseUnavailable) else "refused the start-up"
+    detail = " ".join(SecretFilter(settings).redact(str(exc)).split())
+    return f"the database {verb} ({where}): {detail}"
 
 
 def reset_sandbox(conn: psycopg.Connection) -> None:

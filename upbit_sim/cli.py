@@ -17,7 +17,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
+from market.candles import CandleError
+from market.capture import CaptureError
 from market.recording import CANDLES_KRW_BTC_1M, CAPTURE_2021_04_05, CAPTURE_2021_04_17, Recording
+from market.trades_file import TradesFileError
 from supervisor.signals import SignalRelay
 from upbit_sim.config import SimConfig
 from upbit_sim.faults import Faults, parse_fault
@@ -112,6 +115,8 @@ def _config(args: argparse.Namespace) -> SimConfig:
         if not Path(path).is_file():
             raise ValueError(f"--data: no such file: {args.data}")
         recording = Recording.open(path)
+        if args.data not in _SHORTCUTS:
+            _check_recording(recording)
     for name, params in args.fault:  # check them now, with the other argument errors
         Faults(lambda: 0.0).inject(name, params)
     if not args.max_gap > 0:
@@ -121,6 +126,20 @@ def _config(args: argparse.Namespace) -> SimConfig:
         ws_port=args.ws_port, rate_limits=not args.no_rate_limits, ws_idle_timeout_s=args.ws_idle_timeout,
         max_gap_s=args.max_gap,
     )
+
+
+def _check_recording(recording: Recording) -> None:
+    """Read a recording of the user's whole once, so a bad row is a usage error now, not a dead replay later.
+
+    A bad row (file, line, problem) or an unreadable file becomes a ``ValueError`` for ``--data``.
+    """
+    try:
+        for _trade in recording.trades():
+            pass
+    except (CandleError, CaptureError, TradesFileError) as exc:
+        raise ValueError(f"--data: {exc}") from None
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--data {recording.path}: cannot be read as {recording.kind.value}: {exc}") from None
 
 
 def _port(text: str) -> int:

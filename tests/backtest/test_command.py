@@ -104,6 +104,29 @@ def test_a_bad_row_in_the_data_is_refused_before_the_run(workdir: Path) -> None:
     assert f"--data: {data}:3: column 'close': close 13 is outside [low 9, high 12]" in done.stderr
 
 
+@pytest.mark.parametrize(("name", "content", "problem"), [
+    ("mine.csv", "market,ts_ms,price,volume,side\nKRW-BTC,1724538480000,85533000,1E+400000,BID\n",
+     "mine.csv:2: column 'volume': 1E+400000 is too large; allowed: a volume from 1E-12 to 1E+15"),
+    ("mine.csv", "market,ts_ms,price,volume,side\nKRW-BTC,1724538480,85533000,0.1,BID\n",
+     "mine.csv:2: column 'ts_ms': 1724538480 looks like seconds, expected milliseconds"),
+    ("mine.csv", "market,ts_ms,price,volume,side\nKRW-BTC,²,85533000,0.1,BID\n", "mine.csv:2: column 'ts_ms'"),
+    ("mine.csv", "market,ts_ms,price,volume\nKRW-BTC,1724538480000,85533000,0.1\n",
+     "mine.csv:1: column 'header': missing column(s) 'side' of a trade file"),
+    ("mine.jsonl", '{"market": "KRW-", "ts_ms": 1724538480000, "price": 1, "volume": 1, "side": "BID"}\n',
+     "mine.jsonl:1: column 'market': expected a market code like KRW-BTC"),
+    ("krw-btc-1m-mine.csv", "timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,10,1E+400000,9,11,4\n",
+     "krw-btc-1m-mine.csv:2: column 'high': 1E+400000 is too large"),
+])
+def test_absurd_data_is_refused_before_the_run_with_file_line_and_problem(workdir: Path, name: str, content: str,
+                                                                          problem: str) -> None:
+    data = workdir / name  # review finding 11: each of these was a traceback or a crash-looping market node
+    data.write_text(content, encoding="utf-8")
+    done = _backtest(workdir, "--database-url", NO_SERVER, "--data", str(data), timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"backtest: error: --data: {workdir}/{problem}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_no_database_server_is_exit_1_and_says_so(workdir: Path) -> None:
     done = _backtest(workdir, "--database-url", NO_SERVER, "--quiet", *SLICE, timeout=60)
     assert done.returncode == 1

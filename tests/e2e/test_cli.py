@@ -68,6 +68,38 @@ def test_bad_configuration_names_every_bad_setting_and_exits_2(runner: Runner) -
     assert not (runner.workdir / "pgdata").exists(), "nothing may start on a bad configuration"
 
 
+def test_an_unreachable_database_at_start_is_one_line_naming_it_masked(runner: Runner) -> None:
+    password = "s3cret-Passw0rd"
+    env = base_env(f"postgresql://trader:{password}@127.0.0.1:1/ledger", runner.workdir)
+    done = runner.run(["--source", "capture", "--speed", "max", "--exit-at-end"], env, timeout=60)
+    assert done.returncode == 1
+    text = done.stdout + done.stderr
+    assert "Traceback" not in text and password not in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("error: "))
+    assert "the database is unreachable (DATABASE_URL=postgresql://trader:****@127.0.0.1:1/ledger)" in line
+    assert "Connection refused" in line
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("market,ts_ms,price,volume,side\nKRW-BTC,1724538480000,85533000,0.1,BID\nKRW-BTC,1724538481000,1E+400000,1,BID\n",
+     "mine.csv:3: column 'price': 1E+400000 is too large"),
+    ("market,ts_ms,price,volume,side\nKRW-BTC,1724538480,85533000,0.1,BID\n",
+     "mine.csv:2: column 'ts_ms': 1724538480 looks like seconds, expected milliseconds"),
+    ("market,ts_ms,price,volume,side\nKRW-,1724538480000,85533000,0.1,BID\n", "mine.csv:2: column 'market'"),
+    ("market,ts_ms,price,volume,side\nKRW-BTC,²,85533000,0.1,BID\n", "mine.csv:2: column 'ts_ms'"),
+    ("market,ts_ms,price,volume\nKRW-BTC,1724538480000,85533000,0.1\n", "missing column(s) 'side' of a trade file"),
+])
+def test_a_bad_replay_file_is_named_before_anything_starts(runner: Runner, content: str, problem: str) -> None:
+    data = runner.workdir / "mine.csv"
+    data.write_text(content, encoding="utf-8")
+    env = base_env(None, runner.workdir, REPLAY_FILE=str(data))
+    done = runner.run(["--speed", "max", "--exit-at-end"], env, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "REPLAY_FILE: " in done.stderr and problem in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (runner.workdir / "pgdata").exists(), "nothing may start on a bad recording"
+
+
 def test_bad_arguments_get_usage_and_exit_2(runner: Runner) -> None:
     env = base_env(None, runner.workdir)
     for args in (["--speed", "-3"], ["--source", "nope"], ["ctl", "frobnicate"], ["--from"]):

@@ -80,3 +80,20 @@ def test_runs_until_sigint_and_prints_the_urls() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("t.csv", "market,ts_ms,price,volume,side\nKRW-BTC,1724538480000,1E+400000,1,BID\n",
+     "--data: {path}:2: column 'price': 1E+400000 is too large"),
+    ("t.csv", "market,ts_ms,price,volume,side\nKRW-BTC,1724538480,85533000,1,BID\n", "looks like seconds"),
+    ("t.csv", "market,ts_ms,price,volume\nKRW-BTC,1724538480000,85533000,1\n", "missing column(s) 'side'"),
+    ("krw-btc-1m.csv.gz", "not gzip", "--data {path}: cannot be read as candles"),
+])
+def test_a_bad_data_file_is_named_with_its_line_and_exits_2(tmp_path: Path, name: str, content: str, message: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert sim_main(["--data", str(path)]) == 2  # review finding 11: was a traceback (or a dead replay thread)
+    err = capsys.readouterr().err
+    assert message.format(path=path) in err
+    assert "Traceback" not in err
