@@ -816,7 +816,7 @@ def parse_failpoints(raw: str) -> str:
     """``name%N`` or ``name@N`` items, comma-separated (checked here, interpreted by execution)."""
     for item in raw.split(","):
         name, sep, count = item.strip().replace("@", "%").partition("%")
-        if not sep or not name or not count.isdigit() or int(count) < 1:
+        if not sep or not name or not (count.isascii() and count.isdigit()) or int(count) < 1:
             msg = f"{item.strip()!r} is not a failpoint; allowed: name%N (every Nth pass) or name@N (the Nth pass)"
             raise InvalidValueError(msg)
     return raw
