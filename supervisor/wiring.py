@@ -97,7 +97,8 @@ def _execution_specs(settings: Settings, db_url: str, board: StatusBoard) -> lis
     ex = settings.execution
     options = {"max_data_lag_s": ex.max_data_lag_s, "throttle_remaining": ex.throttle_remaining,
                "lookup_answers": ex.lookup_answers, "lookup_window_s": ex.lookup_window_s,
-               "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit"}
+               "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit",
+               "review_after_s": ex.review_after_s}
     # one client for both actors: Upbit's request budgets are per key, so one rate limiter must see
     # every request the key makes (the client is thread-safe: its limiter and breakers lock)
     client = _exchange_client(settings, db_url)

@@ -631,3 +631,22 @@ def test_telegram_operator_ids_without_a_token_are_an_error() -> None:
 
     assert error.setting_names == ("TELEGRAM_OPERATOR_IDS",)
     assert "TELEGRAM_BOT_TOKEN is not" in error.problems[0][1]
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("EXEC_LOOKUP_WINDOW_S", "0.001", "shorter than the exchange may take to list a new order"),
+    ("EXEC_LOOKUP_WINDOW_S", "0.999", ">= 1"),
+    ("EXEC_LOOKUP_ANSWERS", "1", "not enough to call an order absent"),
+])
+def test_the_lookup_window_has_a_floor(name: str, value: str, words: str) -> None:
+    """0.001 s with one answer produced two exchange orders for one intent under a listing lag."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(env={name: value})
+    ((setting, problem),) = excinfo.value.problems
+    assert setting == name and words in problem
+
+
+def test_the_lookup_floor_itself_is_accepted() -> None:
+    settings = load_settings(env={"EXEC_LOOKUP_WINDOW_S": "1", "EXEC_LOOKUP_ANSWERS": "2", "EXEC_REVIEW_AFTER_S": "60"})
+    assert (settings.execution.lookup_window_s, settings.execution.lookup_answers) == (1.0, 2)
+    assert settings.execution.review_after_s == 60.0
