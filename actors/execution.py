@@ -79,7 +79,9 @@ class ExecutionActor(WokenActor):
         self.counters.update(attempts=stats.attempts, cursor=self.engine.cursor, blocked=stats.blocked,
                              sent=stats.sent, unknown=stats.unknown, adopted=stats.adopted, absent=stats.absent,
                              fills=stats.fills, by_status=dict(stats.by_status), following=len(self.engine.follows),
-                             waiting=self.engine.waiting or "")
+                             waiting=self.engine.waiting or "", pending_exits=len(self.engine.pending_exits),
+                             exits_retried=stats.exits_retried, in_review=self.engine.in_review,
+                             mismatches=stats.mismatches)
         if self.exchange is not None:
             self.counters["breakers"] = {g: self.exchange.breaker_state(g) for g in BREAKER_GROUPS
                                          if g in ("order", "order-test", "exchange-default")}

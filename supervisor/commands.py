@@ -25,6 +25,9 @@ command does:
 - ``reconcile``: sets ``system_flags['reconcile_request']`` to ``{"id", "by"}``; the account actor
   consumes it, reconciles with the exchange, and reports as an alert and in
   ``reconciliation_reports`` (shown by ``ctl status``).
+- ``review <attempt> placed|absent``: settles an order in the needs-review queue after the
+  operator checked the exchange (:func:`_review`).
+- ``abandon-exit <paper trade>``: gives up a pending exit; the operator takes over its position.
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
 from execution.reasons import Flag
-from persistence import account, alerts, control, execution_state
+from persistence import account, alerts, attempts, control, execution_state, exits
 from persistence.errors import translated
 
 log = logging.getLogger(__name__)
@@ -123,6 +127,10 @@ class CommandHandler:
         if name == "reconcile":
             account.request_reconciliation(cur, command_id=command.id, by=command.issuer)
             return Outcome(ok=True, text="reconciliation requested; its report follows as an alert and in ctl status")
+        if name == "review":
+            return _review(cur, args.get("attempt"), args.get("verdict"), command.issuer)
+        if name == "abandon-exit":
+            return _abandon_exit(cur, args.get("paper_trade"), command.issuer)
         return Outcome(ok=False, text=f"unknown command {name!r}")
 
     @staticmethod
@@ -152,3 +160,52 @@ class CommandHandler:
 
 def _what(command: control.Command) -> str:
     return " ".join([command.command, *(str(v) for v in command.args.values())])
+
+
+def _review(cur: psycopg.Cursor, attempt_id: object, verdict: object, issuer: str) -> Outcome:
+    """An operator's verdict on an order in the needs-review queue (they checked the exchange).
+
+    ``placed``: the exchange holds it; the attempt becomes ``submitted`` and execution follows it
+    by identifier to its final state. ``absent``: it was never placed; the attempt is ``error``
+    and, for an exit, the exit is pending again so a new attempt (a new identifier) goes out.
+    Only an attempt that is in the queue (unknown, live, review started) can be settled: one that
+    execution is still resolving on its own is refused, so the two never race."""
+    if not isinstance(attempt_id, int) or verdict not in ("placed", "absent"):
+        return Outcome(ok=False, text="review takes an attempt id and placed or absent")
+    row = cur.execute("SELECT paper_trade_id, identifier, market, side, mode, status, review_since FROM order_attempts"
+                      " WHERE id = %s FOR UPDATE", (attempt_id,)).fetchone()
+    if row is None:
+        return Outcome(ok=False, text=f"no attempt {attempt_id}")
+    trade, ident, market, side, mode, status, review_since = row
+    if status != "unknown" or mode != "live" or review_since is None:
+        return Outcome(ok=False, text=f"attempt {attempt_id} ({ident}) is not in the needs-review queue (status "
+                                      f"{status}); ctl status lists the ones that are")
+    now = datetime.now(UTC)
+    attempts.record_review(cur, attempt_id, by=issuer, verdict=str(verdict), at=now)
+    execution_state.event(cur, "review", {"attempt": attempt_id, "identifier": ident, "verdict": verdict, "by": issuer})
+    if verdict == "placed":
+        cur.execute("UPDATE order_attempts SET status = 'submitted', updated_at = now() WHERE id = %s", (attempt_id,))
+        return Outcome(ok=True, text=f"attempt {attempt_id} ({ident}) marked placed: execution follows it on the "
+                                     "exchange to its final state and records its fills")
+    attempts.finish(cur, attempt_id, status="error", error=f"absent: confirmed by {issuer} on review")
+    if side == "ask":
+        exits.keep_pending(cur, paper_trade_id=trade, market=market, mode=mode, now=now,
+                           reason=f"attempt {attempt_id} confirmed absent on review by {issuer}")
+        return Outcome(ok=True, text=f"attempt {attempt_id} ({ident}) marked absent; its exit is pending again and "
+                                     "goes out as a new attempt with a new identifier")
+    return Outcome(ok=True, text=f"attempt {attempt_id} ({ident}) marked absent; the entry is not retried")
+
+
+def _abandon_exit(cur: psycopg.Cursor, paper_trade: object, issuer: str) -> Outcome:
+    """Give up a pending exit: the operator takes over the position (its coins stay on the account)."""
+    if not isinstance(paper_trade, int):
+        return Outcome(ok=False, text="abandon-exit takes a paper trade id")
+    was = exits.resolve(cur, paper_trade, f"abandoned by {issuer}")
+    if was is None:
+        return Outcome(ok=False, text=f"no exit of paper trade {paper_trade} is pending; ctl status lists the ones "
+                                      "that are")
+    execution_state.event(cur, "exit_abandoned", {"paper_trade": paper_trade, "market": was.market, "mode": was.mode,
+                                                  "since": was.since.isoformat(), "by": issuer})
+    return Outcome(ok=True, text=f"the pending {was.mode} exit of {was.market} (paper trade {paper_trade}, pending "
+                                 f"since {was.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC) is abandoned: execution "
+                                 "no longer retries it; what it was to sell stays on the account for you to handle")

@@ -29,7 +29,9 @@ from typing import Any, TextIO
 
 from config import Settings
 from execution.reasons import Flag
-from persistence import control, embedded, runtime
+from persistence import attempts, control, embedded, exits, runtime
+from persistence.attempts import Open
+from persistence.exits import PendingExit
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
 
@@ -40,7 +42,8 @@ POLL_S = 0.05
 DEFAULT_TIMEOUT_S = 15.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile")
+COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "restart", "reconcile", "review",
+            "abandon-exit")
 
 
 def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -56,12 +59,25 @@ def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     restart = ctl_sub.add_parser("restart", help="restart a node (ops, execution, market) or an actor (node/actor)")
     restart.add_argument("target")
     ctl_sub.add_parser("reconcile", help="reconcile with the exchange now")
+    review = ctl_sub.add_parser("review", help="settle an order in the needs-review queue after checking the exchange")
+    review.add_argument("attempt", type=_positive_id, help="the attempt id ctl status lists under 'needs review'")
+    review.add_argument("verdict", choices=["placed", "absent"],
+                        help="placed: the exchange holds it (it is followed); absent: it was never placed")
+    abandon = ctl_sub.add_parser("abandon-exit", help="give up a pending exit (its coins stay on the account)")
+    abandon.add_argument("paper_trade", type=_positive_id, help="the paper trade ctl status lists under 'exits pending'")
     for p in ctl_sub.choices.values():
         if p.prog.split()[-1] != "status":
             p.add_argument("--timeout", type=timeout_seconds, default=DEFAULT_TIMEOUT_S,
                            help=f"seconds to wait for the acknowledgement, and the command's deadline: it is "
                                 f"never carried out later (default {DEFAULT_TIMEOUT_S:g}, at most "
                                 f"{control.MAX_TIMEOUT_S:g})")
+
+
+def _positive_id(text: str) -> int:
+    """A row id: a whole number >= 1 in ASCII digits."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id (a whole number >= 1)")
+    return int(text)
 
 
 def timeout_seconds(text: str) -> float:
@@ -80,7 +96,8 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """Dispatch ``ctl <command>``."""
     if args.ctl_command == "status":
         return status(settings, out)
-    cmd_args = {k: getattr(args, k) for k in ("mode", "state", "target") if getattr(args, k, None) is not None}
+    cmd_args = {k: getattr(args, k) for k in ("mode", "state", "target", "attempt", "verdict", "paper_trade")
+                if getattr(args, k, None) is not None}
     with StopSignals(install=True) as stop:
         return send(settings, args.ctl_command, cmd_args, out, timeout=args.timeout, stop=stop)
 
@@ -257,6 +274,8 @@ class AccountView:
 
     reconciliation: dict[str, Any] | None  # the latest reconciliation_reports row
     live_positions: int  # live_positions rows holding something
+    pending_exits: tuple[PendingExit, ...] = ()  # exits that have not executed (never dropped)
+    in_review: tuple[Open, ...] = ()  # unknown outcomes no lookup could settle
 
 
 def read_account(conn: Any) -> AccountView:
@@ -267,7 +286,8 @@ def read_account(conn: Any) -> AccountView:
     row = cur.fetchone()
     latest = None if row is None else dict(zip([c.name for c in cur.description], row, strict=True))
     held = conn.execute("SELECT count(*) FROM live_positions WHERE volume + locked > 0").fetchone()
-    return AccountView(reconciliation=latest, live_positions=int(held[0]) if held else 0)
+    return AccountView(reconciliation=latest, live_positions=int(held[0]) if held else 0,
+                       pending_exits=tuple(exits.pending(conn)), in_review=tuple(attempts.needs_review(conn)))
 
 
 def render_execution(switches: dict[str, Any], actors: list[dict[str, Any]], account: AccountView, *,
@@ -302,7 +322,26 @@ def render_execution(switches: dict[str, Any], actors: list[dict[str, Any]], acc
     else:
         lines.append("entries: not halted by reconciliation")
     lines.append(f"live positions: {account.live_positions}")
+    lines.extend(render_safety(account.pending_exits, account.in_review))
     return "\n".join(lines) + "\n"
+
+
+def render_safety(pending: tuple[PendingExit, ...] | list[PendingExit],
+                  in_review: tuple[Open, ...] | list[Open]) -> list[str]:
+    """The exits not executed yet and the orders waiting for an operator: one line each, or 'none'."""
+    lines = [f"exits pending: {len(pending) or 'none'}" + (" (retried with backoff until they execute)"
+                                                           if pending else "")]
+    lines += [f"  paper trade {p.paper_trade_id}: {p.market} {p.mode} exit since {_utc(p.since)}, {p.tries} "
+              f"tr{'y' if p.tries == 1 else 'ies'}: {p.reason} (ctl abandon-exit {p.paper_trade_id} gives it up)"
+              for p in pending]
+    lines.append(f"needs review: {len(in_review) or 'none'}")
+    lines += [f"  attempt {o.id}: {o.identifier} ({o.market} {o.side}), outcome unknown since {_utc(o.created_at)}: "
+              f"check the exchange, then ctl review {o.id} placed|absent" for o in in_review]
+    return lines
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def _reasons_text(reasons: Any) -> str:

@@ -135,3 +135,54 @@ def test_every_issued_command_carries_its_deadline(db: psycopg.Connection) -> No
             control.issue(db, issuer="cli:op@host", command="pause", timeout_s=bad)
     with pytest.raises(psycopg.errors.CheckViolation):  # a pending command without a deadline cannot exist
         db.execute("INSERT INTO control_commands (issuer, command) VALUES ('old-ctl', 'pause')")
+
+
+# ---- the needs-review queue and pending exits -----------------------------------------------------
+
+
+def _attempt(db: psycopg.Connection, *, side: str = "ask", status: str = "unknown", review: bool = True) -> tuple[int, int]:
+    trade = db.execute("INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, reason, bar_ts,"
+                       " source) VALUES ('KRW-BTC', %s, 100, 1, 100, 0, 't', now(), 't') RETURNING id",
+                       ("sell" if side == "ask" else "buy",)).fetchone()[0]
+    attempt = db.execute(
+        "INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side, request,"
+        " review_since) VALUES (%s, 1, %s, 'live', %s, 'KRW-BTC', %s, '{}', %s) RETURNING id",
+        (trade, f"sbx-{trade}-1-abcdefgh", status, side, "2026-01-01T00:00:00Z" if review else None)).fetchone()[0]
+    return trade, attempt
+
+
+def test_review_placed_lets_execution_follow_the_order(db: psycopg.Connection, handler: CommandHandler) -> None:
+    _trade, attempt = _attempt(db)
+    row = run(db, handler, "review", attempt=attempt, verdict="placed")
+    assert row.status == "done" and "execution follows it" in (row.result or "")
+    status, reviewed = db.execute("SELECT status, reviewed FROM order_attempts WHERE id = %s", (attempt,)).fetchone()
+    assert status == "submitted" and reviewed["by"] == "cli:op@host" and reviewed["verdict"] == "placed"
+
+
+def test_review_absent_puts_an_exit_back_in_the_pending_queue(db: psycopg.Connection, handler: CommandHandler) -> None:
+    trade, attempt = _attempt(db, side="ask")
+    row = run(db, handler, "review", attempt=attempt, verdict="absent")
+    assert row.status == "done" and "pending again" in (row.result or "")
+    assert db.execute("SELECT status FROM order_attempts WHERE id = %s", (attempt,)).fetchone() == ("error",)
+    assert db.execute("SELECT paper_trade_id, mode, resolution FROM pending_exits").fetchall() == [(trade, "live", None)]
+    assert db.execute("SELECT kind FROM execution_events").fetchall() == [("review",)]
+
+
+def test_review_refuses_what_is_not_in_the_queue(db: psycopg.Connection, handler: CommandHandler) -> None:
+    _t, resolving = _attempt(db, review=False)  # execution is still resolving it by itself
+    _t, done = _attempt(db, status="done")
+    for attempt in (resolving, done, 999_999):
+        row = run(db, handler, "review", attempt=attempt, verdict="absent")
+        assert row.status == "failed", row.result
+    assert db.execute("SELECT count(*) FROM order_attempts WHERE status = 'unknown'").fetchone() == (1,)
+
+
+def test_abandoning_a_pending_exit_is_audited(db: psycopg.Connection, handler: CommandHandler) -> None:
+    trade, _attempt_id = _attempt(db, status="error", review=False)
+    db.execute("INSERT INTO pending_exits (paper_trade_id, market, mode, reason, next_at)"
+               " VALUES (%s, 'KRW-BTC', 'live', 'blocked (BREAKER_OPEN)', now())", (trade,))
+    row = run(db, handler, "abandon-exit", issuer="cli:alice@host", paper_trade=trade)
+    assert row.status == "done" and "no longer retries it" in (row.result or "")
+    assert db.execute("SELECT resolution FROM pending_exits").fetchone() == ("abandoned by cli:alice@host",)
+    again = run(db, handler, "abandon-exit", paper_trade=trade)
+    assert again.status == "failed" and "no exit of paper trade" in (again.result or "")

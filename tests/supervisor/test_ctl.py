@@ -108,3 +108,30 @@ def test_an_interrupt_after_the_root_acted_reports_what_it_did(db: psycopg.Conne
     assert out.getvalue() == (f"ctl: SIGINT: too late to withdraw command #{command_id} (pause): the system had"
                               " already handled it — done: new entries paused\n")
     assert (row := control.get(db, command_id)) is not None and row.status == "done"
+
+
+def test_pending_exits_and_the_needs_review_queue_are_shown(running: Settings, db: psycopg.Connection) -> None:
+    text = status(running)
+    assert "exits pending: none" in text and "needs review: none" in text
+    trade = db.execute("INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, reason, bar_ts,"
+                       " source) VALUES ('KRW-BTC', 'sell', 100, 1, 100, 0, 't', now(), 't') RETURNING id").fetchone()[0]
+    db.execute("INSERT INTO pending_exits (paper_trade_id, market, mode, reason, tries, next_at)"
+               " VALUES (%s, 'KRW-BTC', 'live', 'blocked (BREAKER_OPEN)', 3, now())", (trade,))
+    attempt = db.execute(
+        "INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side, request,"
+        " review_since) VALUES (%s, 1, 'sbx-9-1-abcdefgh', 'live', 'unknown', 'KRW-BTC', 'ask', '{}', now())"
+        " RETURNING id", (trade,)).fetchone()[0]
+    text = status(running)
+    assert "exits pending: 1 (retried with backoff until they execute)" in text
+    assert f"paper trade {trade}: KRW-BTC live exit since " in text and "3 tries: blocked (BREAKER_OPEN)" in text
+    assert f"ctl abandon-exit {trade}" in text
+    assert "needs review: 1" in text and f"attempt {attempt}: sbx-9-1-abcdefgh (KRW-BTC ask)" in text
+    assert f"ctl review {attempt} placed|absent" in text
+
+
+@pytest.mark.parametrize("argv", [["ctl", "review", "x", "placed"], ["ctl", "review", "0", "placed"],
+                                  ["ctl", "review", "5", "maybe"], ["ctl", "abandon-exit", "-3"]])
+def test_review_and_abandon_exit_arguments_are_checked(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
