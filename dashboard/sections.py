@@ -14,6 +14,7 @@ the view's own fields::
     account         {"taken_at", "age_s", "balances": [...], "positions": [...], "actor_state", "polls",
                      "last_error", "note"}
     reconciliation  {"latest", "reports": [...], "differences", "halt", "note"}
+    safety          {"pending": [...], "review": [...], "note"}   (dashboard.safety)
 
 The product always migrates, so every table is there; a database that lacks one (an older build)
 still gets a page: the section says ``"available": false`` and "not available in this build".
@@ -33,6 +34,7 @@ from typing import Any
 import psycopg
 
 from dashboard.account import latest_differences, read_account, read_reconciliation
+from dashboard.safety import read_safety
 from dashboard.guards import (
     current_breakers,
     find_actor,
@@ -56,6 +58,7 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
+    Section(key="safety", title="Exits pending · needs review", tables=("pending_exits",)),
     Section(key="guards", title="Guards", tables=("execution_events",)),
     Section(key="breakers", title="Circuit breakers"),
     Section(key="throttling", title="Throttling"),
@@ -84,6 +87,7 @@ def read_sections(conn: psycopg.Connection, now: datetime, actors: list[dict[str
         "throttling": lambda: read_throttling(conn, now),
         "account": lambda: read_account(conn, now, find_actor(actors, "account")),
         "reconciliation": lambda: read_reconciliation(conn, halt),
+        "safety": lambda: read_safety(conn, now),
     }
     out = []
     for section in SECTIONS:

@@ -258,7 +258,8 @@
   }
   const row = (attrs, ...cells) => el("tr", attrs, ...cells.map((c) => (c instanceof Node && c.tagName === "TD" ? c : td(c))));
   const dash = (v) => (v === null || v === undefined || v === "" ? "—" : v);
-  const SPANS = { guards: "span-8", breakers: "span-4", throttling: "span-4", account: "span-8", reconciliation: "span-12" };
+  const SPANS = { guards: "span-8", breakers: "span-4", throttling: "span-4", account: "span-8", reconciliation: "span-12",
+                  safety: "span-12" };
 
   function sectionCard(s, headExtra, ...content) {
     return el("section", { class: `card available ${SPANS[s.key] || "span-12"}`, "data-section": s.key },
@@ -369,8 +370,25 @@
       s.halt && s.halt.active ? note(`${s.halt.text} (set by ${s.halt.updated_by}; exits still go through; ctl reconcile after resolving it)`, "neg") : null);
   }
 
+  function renderSafety(s) {
+    const waiting = s.pending.length + s.review.length;
+    const head = el("span", { class: "head-pills" }, waiting ? pill("error", `${waiting} waiting`) : pill("ok", "nothing waiting"));
+    const pending = s.pending.map((p) => row({ "data-paper-trade-id": p.paper_trade_id },
+      td(p.paper_trade_id, "num mono"), td(p.market, "mono"), td(p.mode), td(`${time(p.since, true)} (${age(p.age_s)})`, "nowrap"),
+      td(num(p.tries, 0), "num"), td(p.reason, "wrap neg"), td(time(p.next_at, true), "nowrap")));
+    const review = s.review.map((r) => row({ "data-attempt-id": r.attempt_id },
+      td(r.attempt_id, "num mono"), td(r.identifier, "mono nowrap"), td(r.market, "mono"), td(el("span", { class: `badge ${r.side}` }, r.side)),
+      td(`unknown for ${age(r.age_s)}`, "neg nowrap"), td(`ctl review ${r.attempt_id} placed|absent`, "mono")));
+    return sectionCard(s, head, el("div", { class: "split even" },
+      el("div", { class: "grow" }, el("h3", {}, "Exits pending ", el("span", { class: "sub" }, "not executed yet: retried until they are")),
+        table([["Paper trade", "num"], ["Market"], ["Mode"], ["Pending since"], ["Tries", "num"], ["Why"], ["Next try"]], pending, "no exit pending", { id: "pending-exits" })),
+      el("div", { class: "grow" }, el("h3", {}, "Needs review ", el("span", { class: "sub" }, "outcome unknown after every lookup")),
+        table([["Attempt", "num"], ["Identifier"], ["Market"], ["Side"], ["Since"], ["Settle with"]], review, "no order needs review", { id: "needs-review" }))),
+      note(s.note, waiting ? "neg" : ""));
+  }
+
   const SECTION_VIEWS = { guards: renderGuards, breakers: renderBreakers, throttling: renderThrottling,
-                          account: renderAccount, reconciliation: renderReconciliation };
+                          account: renderAccount, reconciliation: renderReconciliation, safety: renderSafety };
 
   function renderSections(sections) {
     $("sections").replaceChildren(...sections.map((s) => {

@@ -73,18 +73,21 @@ def test_the_page_shows_the_running_sandbox(runner: Runner, db_url: str, start_d
         shown = page.locator("#attempts tbody tr[data-attempt-id]")
         assert shown.count() >= 10
         for i in range(5):
-            attempt_id = int(shown.nth(i).get_attribute("data-attempt-id"))
+            # id and text in one read: the page refreshes itself, and a row may be replaced in between
+            attempt_id, text = shown.nth(i).evaluate("r => [Number(r.dataset.attemptId), r.innerText]")
             ident, status = conn.execute("SELECT identifier, status FROM order_attempts WHERE id = %s",
                                          (attempt_id,)).fetchone()
-            text = shown.nth(i).inner_text()
             assert ident in text and status in text
         assert "Nothing blocked in the last 24 h" in page.locator("#reasons-empty").inner_text()
         assert "flowing" in page.locator("#feed-state").inner_text()
 
         # the execution and account sections: what the system wrote, and rows this test adds (in
         # shadow mode without API keys nothing writes the account tables, and nothing reads them)
-        assert page.locator("#sections [data-section]").count() == 5
+        assert page.locator("#sections [data-section]").count() == 6
         assert "not available in this build" not in page.locator("#sections").inner_text()
+        safety = page.locator("#sections [data-section='safety']")
+        assert "nothing waiting" in safety.locator(".card-head").inner_text()
+        assert "no exit pending" in safety.locator("#pending-exits").inner_text()
         guards = page.locator("#sections [data-section='guards']")
         assert guards.locator("tr[data-kind='mode_changed']").count() >= 1  # written by execution at start
         assert "shadow mode" in guards.locator(".card-head").inner_text()
@@ -101,6 +104,10 @@ def test_the_page_shows_the_running_sandbox(runner: Runner, db_url: str, start_d
         report = page.locator("#reconciliations tr[data-report-id]").first.inner_text()
         assert "BTC: expected 0.5, exchange has 0.4" in report and "differences" in report
         assert "1 difference(s)" in page.locator("#sections [data-section='reconciliation'] .card-head").inner_text()
+        page.wait_for_selector("#pending-exits tr[data-paper-trade-id]", timeout=pw(10_000))
+        pending = page.locator("#pending-exits tr[data-paper-trade-id]").first.inner_text()
+        assert "KRW-BTC" in pending and "blocked (BREAKER_OPEN)" in pending
+        assert "1 waiting" in safety.locator(".card-head").inner_text()
 
     polls = int(page.evaluate("document.body.dataset.polls"))
     page.wait_for_function(f"() => Number(document.body.dataset.polls) >= {polls + 2}", timeout=pw(10_000))
@@ -116,6 +123,9 @@ def _add_account_rows(conn: psycopg.Connection) -> None:
     rows.snapshot(conn, now, {"KRW": ("1234567.5", "0", "0"), "BTC": ("0.002", "0", "90000000")})
     rows.live_position(conn, "KRW-BTC", "0.002", "90000000", updated=now)
     rows.report(conn, at=now, differences=[rows.difference("BTC", "0.5", "0.4", "9000000")])
+    trade = conn.execute("SELECT max(id) FROM paper_trades").fetchone()[0]
+    conn.execute("INSERT INTO pending_exits (paper_trade_id, market, mode, reason, next_at)"
+                 " VALUES (%s, 'KRW-BTC', 'live', 'blocked (BREAKER_OPEN)', now())", (trade,))
 
 
 def test_the_execution_and_account_sections_show_what_was_recorded(db_url: str, start_dashboard: Start, page: Any,

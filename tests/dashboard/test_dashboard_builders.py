@@ -309,9 +309,28 @@ def _section(db: psycopg.Connection, key: str) -> dict:
 def test_sections_in_page_order_all_available_in_a_migrated_database(db: psycopg.Connection) -> None:
     sections = read_sections(db, NOW, _actors(db))
     assert [s["key"] for s in sections] == [s.key for s in SECTIONS] == [
-        "guards", "breakers", "throttling", "account", "reconciliation"]
+        "safety", "guards", "breakers", "throttling", "account", "reconciliation"]
     assert all(s["available"] for s in sections)
     assert section_metrics(db, [])["available"] == dict.fromkeys([s.key for s in SECTIONS], True)
+
+
+def test_the_safety_section_lists_pending_exits_and_the_review_queue(db: psycopg.Connection) -> None:
+    (quiet,) = [s for s in read_sections(db, NOW, []) if s["key"] == "safety"]
+    assert quiet["pending"] == [] and quiet["review"] == [] and quiet["note"].startswith("nothing waiting")
+    trade = db.execute("INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, reason, bar_ts,"
+                       " source) VALUES ('KRW-BTC', 'sell', 100, 1, 100, 0, 't', %s, 't') RETURNING id",
+                       (ago(60),)).fetchone()[0]
+    db.execute("INSERT INTO pending_exits (paper_trade_id, market, mode, since, reason, tries, next_at)"
+               " VALUES (%s, 'KRW-BTC', 'live', %s, 'error: 3 attempts failed', 3, %s)", (trade, ago(90), NOW))
+    attempt = db.execute("INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side,"
+                         " request, created_at, review_since) VALUES (%s, 4, 'sbx-1-4-abcdefgh', 'live', 'unknown',"
+                         " 'KRW-BTC', 'ask', '{}', %s, %s) RETURNING id", (trade, ago(600), ago(300))).fetchone()[0]
+    (safety,) = [s for s in read_sections(db, NOW, []) if s["key"] == "safety"]
+    ((pending,),) = [safety["pending"]]
+    assert (pending["paper_trade_id"], pending["tries"], pending["age_s"]) == (trade, 3, 90.0)
+    ((review,),) = [safety["review"]]
+    assert (review["attempt_id"], review["identifier"], review["age_s"]) == (attempt, "sbx-1-4-abcdefgh", 600.0)
+    assert "ctl review" in safety["note"]
 
 
 def test_a_database_without_the_execution_tables_says_not_available(db: psycopg.Connection) -> None:

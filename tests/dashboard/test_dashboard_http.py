@@ -68,7 +68,7 @@ def test_page_api_health_and_metrics_of_a_database_with_no_system(db: psycopg.Co
     assert metrics["upbit_feed_trades_total"] == [({}, 480.0)]
     assert metrics["upbit_bars_total"] == [({}, 470.0)]
     assert metrics["upbit_dashboard_section_available"] == [
-        ({"section": key}, 1.0) for key in ("guards", "breakers", "throttling", "account", "reconciliation")]
+        ({"section": key}, 1.0) for key in ("safety", "guards", "breakers", "throttling", "account", "reconciliation")]
     assert metrics["upbit_breaker_state"] == []  # the execution actor does not run
     assert metrics["upbit_reconciliation_differences"] == []  # no reconciliation yet
     assert metrics["upbit_database_clock_skew_seconds"][0][1] > 3600
@@ -92,7 +92,7 @@ def test_execution_and_account_sections_in_the_json_and_the_metrics(db: psycopg.
     status, doc = get_json(server.url + "api/status")
     assert status == 200
     sections = {s["key"]: s for s in doc["sections"]}
-    assert list(sections) == ["guards", "breakers", "throttling", "account", "reconciliation"]
+    assert list(sections) == ["safety", "guards", "breakers", "throttling", "account", "reconciliation"]
     assert sections["breakers"]["breakers"] == [{"group": "order", "state": "open"},
                                                 {"group": "order-test", "state": "closed"}]
     guards = sections["guards"]
