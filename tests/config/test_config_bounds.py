@@ -142,3 +142,8 @@ def test_the_token_is_a_secret_everywhere() -> None:
     assert next(s for s in SETTINGS_SPEC if s.name == "DASHBOARD_TOKEN").secret
     assert Secret(TOKEN) in loaded.secrets()  # so the log filter and the dashboard's redaction mask it
     assert TOKEN not in repr(loaded) and TOKEN not in str(loaded.masked_summary())
+
+
+def test_failpoint_counts_are_ascii_digits() -> None:
+    assert "is not a failpoint" in _problem(FAILPOINTS="send%²")["FAILPOINTS"]  # int('²') raised past the loader
+    assert load_settings(env={"FAILPOINTS": "send%2"}).failpoints == "send%2"
