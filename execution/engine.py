@@ -36,12 +36,13 @@ never the paper volume. When that is worth less than the venue's minimum order, 
 ``blocked`` with ``NOTHING_HELD`` and an alert says so: no order. Exits are risk-checked too
 (``LIVE_MARKETS``, ``RISK_MAX_ORDER_KRW``: :func:`execution.risk.check_exit`).
 
-**An exit is never dropped.** An exit (a sell, test or live) whose attempt ends without executing
-— blocked by the breaker, a risk limit or a persistent throttle, refused by the venue, failed
+**An exit is never dropped.** A live exit (a sell: it closes a real position) whose attempt ends
+without executing — blocked by the breaker, a risk limit or a persistent throttle, refused by the
+venue, failed
 :data:`MAX_ATTEMPTS` times, cancelled with nothing filled — is kept in ``pending_exits``
 (:mod:`persistence.exits`), in the same transaction as that attempt's final status, with one
 critical alert. Every step re-checks the due ones (backoff 1 s doubling to 300 s) and sends a new
-attempt, in the mode the exit is pending in, once the gate lets it through. It stays pending until
+attempt, in live mode only, once the gate lets it through. It stays pending until
 an attempt executes it, nothing of ours is left to sell, or an operator abandons it. While an exit
 of a market is pending, entries in that market are refused (``RISK_LIMIT``).
 
@@ -202,8 +203,9 @@ class _Target:
 
     @property
     def exit(self) -> bool:
-        """A sell that must execute: test or live (shadow sends nothing, so it cannot)."""
-        return self.side == "ask" and self.mode in (TradeMode.TEST.value, TradeMode.LIVE.value)
+        """A live sell: it closes a real position, so it must execute or stay pending (a test order
+        creates nothing and a shadow one sends nothing: neither leaves a position behind)."""
+        return self.side == "ask" and self.mode == TradeMode.LIVE.value
 
     @classmethod
     def of_row(cls, attempt_id: int, row: repo.Attempt) -> _Target:
@@ -420,8 +422,14 @@ class Engine:
                               f"{pending[intent.market]:%Y-%m-%d %H:%M:%S} UTC: no new entry until it executes")
         if decision.effective is TradeMode.LIVE:
             with translated():
+                held = state_repo.sellable_volume(self.conn, intent.market)
                 free = state_repo.free_balance(self.conn, "KRW")
                 self.conn.commit()
+            position = held * intent.price + intent.amount_krw
+            if held > 0 and position > self.config.risk.max_order_krw:
+                violations.append(f"{intent.market} held would be worth about {position:,.0f} KRW, above "
+                                  f"RISK_MAX_ORDER_KRW={self.config.risk.max_order_krw:,.0f}: its exit could not go "
+                                  f"out as one order")
             if free is not None:
                 self.budget.observe(free[0], free[1])
             if not self.budget.reserve(_budget_key(intent.paper_trade_id), intent.amount_krw, self.clock.now()):
@@ -465,7 +473,7 @@ class Engine:
         verdict = self._verdict(intent, decision, switches, violations, nothing_held)
         row = _attempt_row(intent, 1, verdict, request)
         settle = None
-        if verdict.status is not None and row.side == "ask" and verdict.mode is not TradeMode.SHADOW:
+        if verdict.status is not None and row.side == "ask" and verdict.mode is TradeMode.LIVE:
             outcome = _NOTHING_HELD if Reason.NOTHING_HELD in verdict.reasons else _NOT_EXECUTED
 
             def settle(cur: psycopg.Cursor) -> None:  # in the attempt's own transaction
@@ -837,7 +845,7 @@ class Engine:
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
             repo.finish(cur, target.attempt_id, status=status.value, error=error)
             new_id = repo.insert_one(cur, row)
-            if verdict.status is not None and row.side == "ask" and verdict.mode is not TradeMode.SHADOW:
+            if verdict.status is not None and row.side == "ask" and verdict.mode is TradeMode.LIVE:
                 outcome = _NOTHING_HELD if Reason.NOTHING_HELD in verdict.reasons else _NOT_EXECUTED
                 self._settle_exit(cur, intent.paper_trade_id, intent.market, verdict.mode.value, outcome,
                                   _why(verdict), request=request)

@@ -381,3 +381,18 @@ def test_an_outcome_no_lookup_can_settle_goes_to_review_then_resolves_by_itself(
     eventually(found, interval=0.1, what="the reviewed attempt found and adopted")
     assert intent == _attempts(conn)[0][0]
     client.close()
+
+
+def test_an_entry_that_would_grow_a_position_past_the_order_cap_is_refused(conn, client, sim) -> None:
+    """Its exit could not go out as one order (exits obey the cap too): refuse the entry instead."""
+    _reconciled(conn)
+    capped = RiskSettings(live_markets=("KRW-BTC",), max_order_krw=Decimal(150_000), max_positions=5,
+                          daily_loss_krw=Decimal(10_000_000))
+    engine = _engine(conn, client, risk=capped)
+    _hold(conn, engine, sim)  # 100,000 KRW of BTC
+    second = _intent(conn, "buy", amount="100000")
+    engine.step()
+    ((status, reasons, _req, error),) = [r[2:] for r in _attempts(conn) if r[0] == second]
+    assert (status, reasons) == ("blocked", ["RISK_LIMIT"])
+    assert "its exit could not go out as one order" in error
+    assert len([o for o in _sim_orders(sim) if o["side"] == "bid"]) == 1
