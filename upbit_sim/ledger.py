@@ -63,6 +63,15 @@ class Ledger:
         _non_negative(amount, "deposit")
         self.holding(user, currency).balance += amount
 
+    def withdraw(self, user: str, currency: str, amount: Decimal) -> Decimal:
+        """Take up to ``amount`` out of the free balance (a withdrawal behind the bot's back); what was taken."""
+        _non_negative(amount, "withdraw")
+        holding = self.holding(user, currency)
+        taken = min(amount, holding.balance)
+        holding.balance -= taken
+        self._reset_avg_if_empty(holding)
+        return taken
+
     def lock(self, user: str, currency: str, amount: Decimal) -> bool:
         """Move ``amount`` from free to locked; ``False`` (nothing changed) if not enough is free."""
         _non_negative(amount, "lock")

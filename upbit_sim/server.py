@@ -178,6 +178,12 @@ class SimServer:
             raise ValueError(f"unknown access key {access_key!r}")
         self.venue.deposit(access_key, currency, Decimal(amount))
 
+    def withdraw(self, access_key: str, currency: str, amount: Decimal) -> Decimal:
+        """Take up to ``amount`` out of a user's free balance, as a withdrawal would; what was taken."""
+        if access_key not in self.config.keys:
+            raise ValueError(f"unknown access key {access_key!r}")
+        return self.venue.withdraw(access_key, currency, Decimal(amount))
+
     def holding(self, access_key: str, currency: str) -> Holding:
         """A copy of a user's holding of ``currency`` (balance, locked, avg_buy_price)."""
         return self.venue.holding(access_key, currency)

@@ -103,6 +103,18 @@ class Venue:
         with self._lock:
             self._ledger.deposit(user, currency, amount)
 
+    def withdraw(self, user: str, currency: str, amount: Decimal) -> Decimal:
+        """Take up to ``amount`` of a user's free balance away; what was taken."""
+        with self._lock:
+            return self._ledger.withdraw(user, currency, amount)
+
+    def every_order(self, user: str) -> list[dict[str, object]]:
+        """Every order of the user as the exchange itself knows it, oldest first, with its fills,
+        whatever a lookup lag hides from the user's own requests (an oracle for tests and drills)."""
+        with self._lock:
+            orders = sorted(self._user_orders.get(user, []), key=lambda o: o.seq)
+            return [order_json(o, with_trades=True) for o in orders]
+
     def chance(self, user: str, market: str | None) -> dict[str, object]:
         """``GET /v1/orders/chance``: fees, the market's order rules and both accounts."""
         if market is None:
