@@ -26,7 +26,7 @@ from typing import TextIO
 
 import psycopg
 
-from config import SecretFilter, Settings
+from config import SecretFilter, Settings, TradeMode
 from dashboard import DashboardServer
 from persistence import alerts, control, cursors, embedded, execution_state, runtime
 from persistence.db import connect, prober
@@ -106,6 +106,22 @@ def run_system(settings: Settings, options: RunOptions, out: TextIO) -> int:
         return _Root(settings, options, db_url, lock_conn, out).run()
     finally:
         lock_conn.close()
+
+
+def discard_runtime_mode(cur: psycopg.Cursor, configured: TradeMode) -> str | None:
+    """At system start, in the caller's transaction: drop the mode requested at run time (``ctl mode`` /
+    ``/mode``), so the configured ``TRADE_MODE`` governs; record an event and an alert. What was
+    discarded, as one line for the log, or ``None``."""
+    discarded = control.discard_runtime_mode(cur)
+    if discarded is None:
+        return None
+    value, by, at = discarded
+    text = (f"TRADE_MODE={configured.value} governs this start; the runtime mode {value!r} set by {by} at "
+            f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC was discarded")
+    execution_state.event(cur, "mode_discarded", {"mode": value, "by": by, "at": at.isoformat(),
+                                                  "configured": configured.value})
+    alerts.enqueue(cur, kind="mode", level="warning" if value != configured.value else "info", text=text)
+    return text
 
 
 def reset_refused(settings: Settings, conn: psycopg.Connection) -> str | None:
@@ -227,17 +243,9 @@ class _Root:
     def _discard_runtime_mode(self) -> None:
         """The configured TRADE_MODE governs at every start: a mode set at run time is dropped (and said)."""
         with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            discarded = control.discard_runtime_mode(cur)
-            if discarded is None:
-                return
-            value, by, at = discarded
-            text = (f"TRADE_MODE={self.settings.trade_mode.value} governs this start; the runtime mode {value!r} set "
-                    f"by {by} at {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC was discarded")
-            execution_state.event(cur, "mode_discarded", {"mode": value, "by": by, "at": at.isoformat(),
-                                                          "configured": self.settings.trade_mode.value})
-            alerts.enqueue(cur, kind="mode", level="warning" if value != self.settings.trade_mode.value else "info",
-                           text=text)
-        log.warning("%s", text)
+            text = discard_runtime_mode(cur, self.settings.trade_mode)
+        if text is not None:
+            log.warning("%s", text)
 
     def _start_dashboard(self) -> DashboardServer | None:
         """The read-only status page; trading never depends on it, so a taken port is an alert, not a stop."""
