@@ -39,7 +39,8 @@ import psycopg
 
 from actors.node_actor import NodeActor
 from notify.telegram import TelegramClient, TelegramError, Update
-from persistence import control, cursors, runtime
+from execution.waiting import describe_waiting
+from persistence import attempts, control, cursors, exits, runtime
 from persistence.db import connect
 from persistence.errors import translated
 
@@ -277,6 +278,7 @@ class TelegramCommandActor(NodeActor):
             lines = [f"{n['node']}: {n['state']} (restarts {n['restarts']})" for n in nodes]
             on = [k for k in ("paused", "killswitch") if switches.get(k) is True]
             lines.append(f"switches: {', '.join(on) or 'none'}")
+            lines += describe_waiting(exits.pending(self.conn), attempts.needs_review(self.conn))
             return "\n".join(lines + [self._positions_text()])
         if name == "positions":
             return self._positions_text()

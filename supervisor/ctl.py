@@ -32,6 +32,7 @@ from execution.reasons import Flag
 from persistence import attempts, control, embedded, exits, runtime
 from persistence.attempts import Open
 from persistence.exits import PendingExit
+from execution.waiting import describe_waiting
 from persistence.db import connect
 from persistence.errors import DatabaseError, translated
 
@@ -322,22 +323,8 @@ def render_execution(switches: dict[str, Any], actors: list[dict[str, Any]], acc
     else:
         lines.append("entries: not halted by reconciliation")
     lines.append(f"live positions: {account.live_positions}")
-    lines.extend(render_safety(account.pending_exits, account.in_review))
+    lines.extend(describe_waiting(account.pending_exits, account.in_review))
     return "\n".join(lines) + "\n"
-
-
-def render_safety(pending: tuple[PendingExit, ...] | list[PendingExit],
-                  in_review: tuple[Open, ...] | list[Open]) -> list[str]:
-    """The exits not executed yet and the orders waiting for an operator: one line each, or 'none'."""
-    lines = [f"exits pending: {len(pending) or 'none'}" + (" (retried with backoff until they execute)"
-                                                           if pending else "")]
-    lines += [f"  paper trade {p.paper_trade_id}: {p.market} {p.mode} exit since {_utc(p.since)}, {p.tries} "
-              f"tr{'y' if p.tries == 1 else 'ies'}: {p.reason} (ctl abandon-exit {p.paper_trade_id} gives it up)"
-              for p in pending]
-    lines.append(f"needs review: {len(in_review) or 'none'}")
-    lines += [f"  attempt {o.id}: {o.identifier} ({o.market} {o.side}), outcome unknown since {_utc(o.created_at)}: "
-              f"check the exchange, then ctl review {o.id} placed|absent" for o in in_review]
-    return lines
 
 
 def _utc(moment: datetime) -> str:

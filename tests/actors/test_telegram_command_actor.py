@@ -234,3 +234,18 @@ def test_without_operators_every_command_is_refused_and_says_why(unconfigured_bo
     assert all("TELEGRAM_OPERATOR_IDS is not set" in t for t in bot.fake.texts())
     eventually(lambda: bot.counters()["ignored"] == 4, timeout=10_000 * MS, interval=10 * MS, what="4 ignored")
     assert bot.audit() == [] and bot.flag("killswitch") is None
+
+
+def test_status_shows_pending_exits_and_the_needs_review_queue(bot: Bot) -> None:
+    bot.says(ALICE, "/status", "alice")
+    quiet = bot.reply("exits pending")
+    assert "exits pending: none" in quiet and "needs review: none" in quiet
+    trade = bot.db.execute("INSERT INTO paper_trades (market, side, price, volume, amount_krw, fee_krw, reason, bar_ts,"
+                           " source) VALUES ('KRW-BTC', 'sell', 100, 1, 100, 0, 't', now(), 't') RETURNING id"
+                           ).fetchone()[0]
+    bot.db.execute("INSERT INTO pending_exits (paper_trade_id, market, mode, reason, next_at)"
+                   " VALUES (%s, 'KRW-BTC', 'live', 'blocked (BREAKER_OPEN)', now())", (trade,))
+    bot.says(ALICE, "/status", "alice")
+    shown = eventually(lambda: [t for t in bot.fake.texts() if "exits pending: 1" in t], timeout=10_000 * MS,
+                       interval=10 * MS, what="a /status with the pending exit")[0]
+    assert f"paper trade {trade}: KRW-BTC live exit" in shown and "blocked (BREAKER_OPEN)" in shown
