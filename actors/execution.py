@@ -13,6 +13,7 @@ live mode sends real orders only when every live guard agrees (:mod:`execution.g
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -54,6 +55,13 @@ class ExecutionActor(WokenActor):
         self.counters.update(attempts=0, cursor=0, mode=mode, mode_reasons=[], breakers={})
 
     def prepare(self, conn: psycopg.Connection) -> None:
+        guards = self.config.guards
+        if not guards.feed_live and guards.live_trading and self.exchange is not None:
+            # a replayed recording may drive live orders only against the simulated Upbit (guards.py)
+            simulated = self.exchange.is_simulator()
+            log.info("replayed market data: the exchange %s the simulated Upbit", "is" if simulated else "is not")
+            self.config = dataclasses.replace(self.config, guards=dataclasses.replace(guards,
+                                                                                      exchange_simulated=simulated))
         self.engine = Engine(conn, self.exchange, self.config, clock=self.clock, failpoints=self.failpoints,
                              on_mode=self._on_mode)
         self.engine.prepare()

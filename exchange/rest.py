@@ -99,6 +99,10 @@ def _time(value: datetime | str | None) -> str | None:
     return aware.isoformat(timespec="seconds")
 
 
+SIMULATOR_NAME = "upbit_sim"
+"""What the simulated Upbit (``upbit_sim``) answers as ``simulator`` on ``GET /_sim/status``."""
+
+
 class _BreakerListener(pybreaker.CircuitBreakerListener):
     def __init__(self, group: str, callback: Callable[[str, str, str], None] | None,
                  opened: Callable[[str], None]) -> None:
@@ -201,6 +205,20 @@ class UpbitClient:
 
     def _breaker_opened(self, group: str) -> None:
         self._opened_at[group] = self._clock()
+
+    def is_simulator(self) -> bool:
+        """Whether the base URL is the simulated Upbit (it answers ``GET /_sim/status`` as such).
+
+        The real exchange answers that path 404, and so does a proxy or tunnel in front of it:
+        only the simulator, which spends no money, says yes. Any failure (network, timeout, a
+        garbled answer) is "no". Not rate-limited or retried: it is asked once, at start."""
+        try:
+            answer = self._session.get(f"{self._base}/_sim/status", timeout=(1.0, 2.0))
+            body = answer.json() if answer.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
+            log.info("%s is not the simulated Upbit (%s)", self._base, exc)
+            return False
+        return isinstance(body, dict) and body.get("simulator") == SIMULATOR_NAME
 
     # ---- exchange (private) endpoints -------------------------------------------------------
 

@@ -31,7 +31,9 @@ Modes, from safest to most dangerous: ``shadow`` (record only) < ``test`` (Upbit
   ====================================  ==========================
 
   Live orders follow live market data only: a replayed recording (the sandbox's default) never
-  drives a real order, however the other guards are set.
+  drives a real order, however the other guards are set. The one exception spends no money: the
+  exchange is the simulated Upbit (it says so at ``GET /_sim/status``, which the real exchange,
+  or a proxy in front of it, answers 404), so drills and tests can run live orders end to end.
 
   When any fails, the order is downgraded. It runs as **test** when ``AUTO_TEST=true`` and test
   mode is itself possible (keys set, ``TEST_ORDERS=true``, not read-only); the reasons are the
@@ -108,6 +110,7 @@ class GuardConfig:
     test_orders: bool  # TEST_ORDERS
     auto_test: bool  # AUTO_TEST
     feed_live: bool = False  # FEED_SOURCE is the live exchange feed (not a replay)
+    exchange_simulated: bool = False  # the exchange answered as the simulated Upbit (asked at start)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GuardConfig:
@@ -175,7 +178,7 @@ def decide_mode(requested: TradeMode, config: GuardConfig) -> ModeDecision:
         *([Reason.PAPER_PROFILE_MISMATCH] if config.paper_profile == PaperProfile.TEST else []),
         *([Reason.KEYS_MISSING] if not config.has_keys else []),
         *([Reason.READ_ONLY] if config.read_only else []),
-        *([Reason.FEED_NOT_LIVE] if not config.feed_live else []),
+        *([Reason.FEED_NOT_LIVE] if not (config.feed_live or config.exchange_simulated) else []),
     ]
     if not live_failed:
         return ModeDecision(requested=requested, effective=TradeMode.LIVE, reasons=())

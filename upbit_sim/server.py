@@ -17,6 +17,7 @@ from types import TracebackType
 
 from actors.messages import Side, Trade, TradeSource
 from market.recording import CANDLES_KRW_BTC_1M, Recording, RecordingKind
+from exchange.rest import SIMULATOR_NAME
 from upbit_sim.admin import AdminApi
 from upbit_sim.auth import Authenticator
 from upbit_sim.config import SimConfig
@@ -192,6 +193,7 @@ class SimServer:
         """What ``GET /_sim/status`` answers."""
         return {
             "status": "UP",
+            "simulator": SIMULATOR_NAME,
             "rest_url": self.rest_url if self._rest is not None else None,
             "ws_url": self.ws_url if self._ws is not None else None,
             "replayed": self.replayed,

@@ -74,7 +74,7 @@ def test_test_mode_gives_every_paper_trade_exactly_one_test_ok_attempt(runner: R
     assert '"test_ok"' in smoke.stdout, smoke.stdout
 
 
-_IDENT = re.compile(r"^sbx-(\d+)-(\d+)$")
+_IDENT = re.compile(r"^sbx-(\d+)-(\d+)-[a-z0-9]{8}$")
 LONG_UNTIL = "2024-08-25T02:28:00"  # four hours of the busy strategy: well over 200 paper trades
 
 

@@ -60,7 +60,7 @@ def oracle(requested: TradeMode, c: GuardConfig) -> tuple[TradeMode, tuple[Reaso
         live_problems.add(R.KEYS_MISSING)
     if c.read_only:
         live_problems.add(R.READ_ONLY)
-    if not c.feed_live:
+    if not c.feed_live and not c.exchange_simulated:  # a replay drives live orders only on the simulator
         live_problems.add(R.FEED_NOT_LIVE)
     if not live_problems:
         return LIVE, ()
@@ -76,9 +76,9 @@ def oracle(requested: TradeMode, c: GuardConfig) -> tuple[TradeMode, tuple[Reaso
 BOOLS = (False, True)
 ALL_CONFIGS = [
     GuardConfig(has_keys=k, live_trading=lt, live_confirmed=lc, paper_profile=pp, read_only=ro,
-                test_orders=to, auto_test=at, feed_live=fl)
-    for k, lt, lc, pp, ro, to, at, fl in itertools.product(
-        BOOLS, BOOLS, BOOLS, tuple(PaperProfile), BOOLS, BOOLS, BOOLS, BOOLS)
+                test_orders=to, auto_test=at, feed_live=fl, exchange_simulated=sim)
+    for k, lt, lc, pp, ro, to, at, fl, sim in itertools.product(
+        BOOLS, BOOLS, BOOLS, tuple(PaperProfile), BOOLS, BOOLS, BOOLS, BOOLS, BOOLS)
 ]
 
 
@@ -92,13 +92,16 @@ def test_every_combination_matches_the_oracle() -> None:
         assert bool(decision.reasons) == decision.downgraded
         assert len(set(decision.reasons)) == len(decision.reasons)
         checked += 1
-    assert checked == 3 * 2**8
+    assert checked == 3 * 2**9
 
 
 def test_live_needs_every_guard() -> None:
     lives = [c for c in ALL_CONFIGS if decide_mode(LIVE, c).effective == LIVE]
-    assert lives == [c for c in ALL_CONFIGS if c == config(auto_test=c.auto_test, test_orders=c.test_orders)]
-    assert len(lives) == 4  # only test_orders and auto_test are free
+    assert lives == [c for c in ALL_CONFIGS if c == config(auto_test=c.auto_test, test_orders=c.test_orders,
+                                                           feed_live=c.feed_live,
+                                                           exchange_simulated=c.exchange_simulated)
+                     and (c.feed_live or c.exchange_simulated)]
+    assert len(lives) == 12  # test_orders and auto_test are free; live data, or a simulated exchange, or both
 
 
 def test_a_downgrade_never_raises_the_mode() -> None:
@@ -126,6 +129,7 @@ def test_a_downgrade_never_raises_the_mode() -> None:
     # every other guard agrees, but the market data is a replay: never live
     (LIVE, {"feed_live": False}, SHADOW, (R.AUTO_TEST_DISABLED, R.FEED_NOT_LIVE)),
     (LIVE, {"feed_live": False, "auto_test": True}, TEST, (R.FEED_NOT_LIVE,)),
+    (LIVE, {"feed_live": False, "exchange_simulated": True}, LIVE, ()),  # a replay on the simulator
 ])
 def test_examples(requested: TradeMode, changes: dict[str, object], effective: TradeMode,
                   reasons: tuple[Reason, ...]) -> None:
