@@ -318,3 +318,12 @@ def test_the_environment_is_read_once_when_the_client_is_made(monkeypatch: pytes
         assert session.proxies.get("https") == "http://proxy.example:3128"
     finally:
         client.close()
+
+
+def test_an_exchange_that_is_not_the_simulator_is_never_taken_for_one(srv: ScriptedUpbit, client: UpbitClient) -> None:
+    """The real Upbit (like this scripted one) answers /_sim/status 404; a lookalike answer is not enough."""
+    assert client.is_simulator() is False
+    srv.default("GET /_sim/status", Answer(body={"status": "UP"}))
+    assert client.is_simulator() is False
+    srv.default("GET /_sim/status", Answer(body={"status": "UP", "simulator": "upbit_sim"}))
+    assert client.is_simulator() is True

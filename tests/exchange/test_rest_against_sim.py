@@ -303,3 +303,7 @@ def test_fault_malformed_answer_to_an_order(sim: object, client: UpbitClient) ->
     found = client.find_order("garbled-1")
     assert found is not None
     assert len(_orders_with(client, "garbled-1")) == 1
+
+
+def test_the_simulator_says_it_is_one(client: UpbitClient) -> None:
+    assert client.is_simulator() is True
