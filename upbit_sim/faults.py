@@ -17,6 +17,11 @@ REST faults (every ``/v1/…`` request; ``path``/``method`` narrow one to matchi
   unparseable JSON body (the request *is* handled).
 - ``lookup_lag(seconds)``: orders placed from now on stay invisible to lookups (GET order,
   order lists, cancel) for ``seconds`` after creation: ``order_not_found`` meanwhile.
+- ``identifier_taken(n=1)``: the next ``n`` order requests that carry an identifier find it
+  already used by *another* order of the same account — a small resting limit buy at half the
+  last price, placed just before (what another installation sharing the key, or a restored
+  database, would leave). The request is then refused as a duplicate identifier. The foreign
+  orders' uuids are listed in :attr:`Faults.foreign_orders`.
 
 WebSocket faults:
 
@@ -43,6 +48,7 @@ FAULT_PARAMS: Final[Mapping[str, tuple[tuple[str, type], ...]]] = {
     "drop_after_accept": (("n", int), ("path", str), ("method", str)),
     "malformed_next": (("n", int), ("path", str), ("method", str)),
     "lookup_lag": (("seconds", float),),
+    "identifier_taken": (("n", int),),
     "ws_drop": (),
     "ws_stall": (("seconds", float),),
     "ws_corrupt_next": (("n", int),),
@@ -86,7 +92,9 @@ class Faults:
         self._ws_stall_until = 0.0
         self._ws_corrupt = 0
         self._ws_drop_listeners: list[Callable[[], None]] = []
+        self._taken = 0
         self.injected: list[tuple[str, dict[str, object]]] = []  # a log, for tests and /_sim/state
+        self.foreign_orders: list[str] = []  # uuids of the orders identifier_taken placed
 
     # --- arming -------------------------------------------------------------------------
 
@@ -116,6 +124,26 @@ class Faults:
         """Handle the next ``n`` matching requests, then answer with a truncated JSON body."""
         _check_count(n)
         self._arm(_Rule("malformed", n, path, method), "malformed_next", n=n)
+
+    def identifier_taken(self, n: int = 1) -> None:
+        """The next ``n`` order requests find their identifier taken by a foreign order (see above)."""
+        _check_count(n)
+        with self._lock:
+            self._taken += n
+            self.injected.append(("identifier_taken", {"n": n}))
+
+    def take_identifier_taken(self) -> bool:
+        """Consume one ``identifier_taken``: whether this order request's identifier must be taken first."""
+        with self._lock:
+            if self._taken <= 0:
+                return False
+            self._taken -= 1
+            return True
+
+    def foreign_placed(self, uuid: str) -> None:
+        """The venue placed a foreign order for ``identifier_taken``."""
+        with self._lock:
+            self.foreign_orders.append(uuid)
 
     def lookup_lag(self, seconds: float) -> None:
         """Orders placed from now on are invisible to lookups for ``seconds`` (0 turns it off)."""
@@ -153,6 +181,7 @@ class Faults:
             self._lookup_lag_s = 0.0
             self._ws_stall_until = 0.0
             self._ws_corrupt = 0
+            self._taken = 0
             self.injected.append(("clear", {}))
 
     def inject(self, name: str, params: Mapping[str, object] | None = None) -> None:

@@ -110,10 +110,11 @@ class Venue:
 
     def every_order(self, user: str) -> list[dict[str, object]]:
         """Every order of the user as the exchange itself knows it, oldest first, with its fills,
-        whatever a lookup lag hides from the user's own requests (an oracle for tests and drills)."""
+        whatever a lookup lag hides from the user's own requests (an oracle for tests and drills).
+        ``placed_at`` is the exact time it was placed (``created_at`` is cut to the second, as Upbit's)."""
         with self._lock:
             orders = sorted(self._user_orders.get(user, []), key=lambda o: o.seq)
-            return [order_json(o, with_trades=True) for o in orders]
+            return [{**order_json(o, with_trades=True), "placed_at": o.created_at.isoformat()} for o in orders]
 
     def chance(self, user: str, market: str | None) -> dict[str, object]:
         """``GET /v1/orders/chance``: fees, the market's order rules and both accounts."""
@@ -150,6 +151,8 @@ class Venue:
         """``POST /v1/orders`` (or ``/v1/orders/test`` with ``test``): validate, lock, rest."""
         with self._lock:
             identifier = params.text("identifier")
+            if identifier is not None and not test and self._faults.take_identifier_taken():
+                self._place_foreign(user, params.text("market") or "KRW-BTC", identifier)
             if identifier is not None:
                 used = self._used_identifiers.setdefault(user, set())
                 if identifier in used:
@@ -187,6 +190,30 @@ class Venue:
                 self._open_by_market.setdefault(request.market, []).append(order)
             self._notify([order])
             return placed
+
+    def _place_foreign(self, user: str, market: str, identifier: str) -> None:
+        """``identifier_taken``: another order of the account takes ``identifier`` first (a small resting
+        limit buy at half the last price). Nothing is placed when the account cannot pay for it."""
+        last = self._tape.last_price(market)
+        if last is None:
+            return
+        price = rules.round_price(last / 2, side="bid", market=market)
+        volume = rules.round_volume(rules.min_order_total(market) * 2 / price)
+        params = Params.from_json({"market": market, "side": "bid", "ord_type": "limit", "price": str(price),
+                                   "volume": str(volume), "identifier": identifier})
+        request = parse_order_request(params)
+        currency, amount, reserved_fee = _reservation(request, rules.fee_rate(market))
+        if not self._ledger.lock(user, currency, amount):
+            return
+        self._used_identifiers.setdefault(user, set()).add(identifier)
+        order = Order(uuid=str(uuid_module.uuid4()), user=user, request=request, created_at=self._clock.now(),
+                      visible_at=self._clock.monotonic(), seq=next(self._seq), remaining_volume=request.volume,
+                      remaining_funds=None, reserved_fee=reserved_fee, remaining_fee=reserved_fee, locked=amount,
+                      taker=False)
+        self._orders[order.uuid] = order
+        self._user_orders.setdefault(user, []).append(order)
+        self._by_identifier[(user, identifier)] = order
+        self._faults.foreign_placed(order.uuid)
 
     def order(self, user: str, uuid: str | None, identifier: str | None) -> dict[str, object]:
         """``GET /v1/order``: one order with its ``trades`` (``uuid`` wins over ``identifier``)."""

@@ -74,6 +74,20 @@ def test_lookup_lag_hides_new_orders_until_it_passes(sim: SimServer, client: Sig
     assert client.fetch(client.order(**BID)["uuid"])["state"] == "wait"
 
 
+def test_identifier_taken_puts_a_foreign_order_under_the_next_identifier(sim: SimServer, client: SignedClient) -> None:
+    sim.faults.identifier_taken(1)
+    ask = {"market": "KRW-BTC", "side": "ask", "ord_type": "market", "volume": "0.01", "identifier": "t-1"}
+    refused = client.post("/v1/orders", ask)
+    assert refused.status_code == 400 and error_name(refused) == "duplicate_identifier"
+    found = client.get("/v1/order", {"identifier": "t-1"}).json()
+    assert (found["side"], found["ord_type"], found["state"]) == ("bid", "limit", "wait")  # not the order asked for
+    assert sim.faults.foreign_orders == [found["uuid"]]
+    placed = client.post("/v1/orders", {**BID, "identifier": "t-2"})  # consumed: the next one is untouched
+    assert placed.status_code == 201 and len(sim.faults.foreign_orders) == 1
+    sim.faults.inject("identifier_taken", {"n": 1})
+    assert client.post("/v1/orders", {**BID, "identifier": "t-3"}).status_code == 400
+
+
 def test_malformed_next_garbles_the_answer_of_a_handled_request(sim: SimServer, client: SignedClient) -> None:
     sim.faults.malformed_next(1)
     garbled = client.post("/v1/orders", {**BID, "identifier": "m-1"})
