@@ -38,13 +38,14 @@ never the paper volume. When that is worth less than the venue's minimum order, 
 
 **An exit is never dropped.** A live exit (a sell: it closes a real position) whose attempt ends
 without executing — blocked by the breaker, a risk limit or a persistent throttle, refused by the
-venue, failed
-:data:`MAX_ATTEMPTS` times, cancelled with nothing filled — is kept in ``pending_exits``
-(:mod:`persistence.exits`), in the same transaction as that attempt's final status, with one
-critical alert. Every step re-checks the due ones (backoff 1 s doubling to 300 s) and sends a new
-attempt, in live mode only, once the gate lets it through. It stays pending until
-an attempt executes it, nothing of ours is left to sell, or an operator abandons it. While an exit
-of a market is pending, entries in that market are refused (``RISK_LIMIT``).
+venue, failed :data:`MAX_ATTEMPTS` times, cancelled with nothing filled — is kept in
+``pending_exits`` (:mod:`persistence.exits`), in the same transaction as that attempt's final
+status, with one critical alert. Every step re-checks the due ones (backoff 1 s doubling to 300 s,
+cut short when the exchange accepts an order again) and sends a new attempt, in live mode only,
+once the gate lets it through. It stays pending until an attempt executes it, nothing of ours is
+left to sell, or an operator abandons it. While an exit of a market is pending, entries in that
+market are refused (``RISK_LIMIT``), and so is an entry that would make a position worth more
+than one order may carry (its exit would be refused by the cap).
 
 **Adoption checks the order.** An order found under our identifier (a lookup, or the reply to a
 duplicate-identifier answer) is adopted only when it is the order we requested
@@ -652,6 +653,9 @@ class Engine:
         self.failpoints.passed("execution.after_send")
         if live:
             self._adopt(target, order, "reply")
+            if self.pending_exits:  # the exchange takes orders again: pending exits need not wait out their backoff
+                with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                    exits_repo.due_now(cur, self.clock.now())
             return False
         self._finish(target, Status.TEST_OK, None, response=_body(order))
         self._release(target)

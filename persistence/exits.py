@@ -97,6 +97,14 @@ def resolve(cur: Conn, paper_trade_id: int, resolution: str) -> PendingExit | No
     return None if row is None else _row(row)
 
 
+def due_now(cur: Conn, now: datetime) -> int:
+    """Bring every pending exit's next check forward to ``now`` (the exchange just took an order
+    again: whatever kept them out may have cleared); how many."""
+    result = cur.execute("UPDATE pending_exits SET next_at = %s WHERE resolved_at IS NULL AND next_at > %s",
+                         (now, now))
+    return result.rowcount
+
+
 def pending(conn: Conn) -> list[PendingExit]:
     """Every exit still pending, oldest first."""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM pending_exits WHERE resolved_at IS NULL"

@@ -56,6 +56,7 @@ EXECUTION_CONSUMER = "execution"
 REQUEST_TIMEOUT_S = 10.0
 NODE_HANG_TIMEOUT_S = 10.0  # a node heartbeats every second: ten missed beats and it is killed
 ALERT_DRAIN_S = 30.0
+PENDING_EXIT_DRAIN_S = 60.0  # --exit-at-end waits this long for pending exits to execute
 
 # node name → strategy of its own supervisor, in the root's start order
 NODES: tuple[tuple[str, Strategy], ...] = (
@@ -170,6 +171,8 @@ class _Root:
         self.drained = threading.Event()
         self.nodes: dict[str, _NodeState] = {}
         self._idle_since: float | None = None
+        self._exits_since: float | None = None
+        self._exits_noted = False
         self.started_at = datetime.now(UTC)
         self.sink = EventSink(db_url, node="root", hook=self._on_node_event)
         self.commands = CommandHandler(restart_node=self._restart_node, crash_actor=self._crash_actor,
@@ -330,6 +333,17 @@ class _Root:
         row = self.conn.execute("SELECT count(*) FROM order_attempts WHERE NOT final").fetchone()
         if row is not None and row[0]:
             return False  # an order whose outcome is not final yet: resolve and follow it first
+        row = self.conn.execute("SELECT count(*) FROM pending_exits WHERE resolved_at IS NULL").fetchone()
+        waiting = int(row[0]) if row else 0
+        if waiting:  # exits retried with backoff: give them a while, then leave them pending for the next start
+            if self._exits_since is None:
+                self._exits_since = time.monotonic()
+            if time.monotonic() - self._exits_since < PENDING_EXIT_DRAIN_S:
+                return False
+            if not self._exits_noted:
+                log.warning("%d exit(s) still pending after %.0f s; they stay pending (and are retried) at the next "
+                            "start: ctl status lists them", waiting, PENDING_EXIT_DRAIN_S)
+                self._exits_noted = True
         unsent = alerts.count_unsent(self.conn)
         if unsent == 0:
             return True
