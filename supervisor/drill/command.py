@@ -40,9 +40,10 @@ from config import LIVE_CONFIRM_PHRASE, Settings, load_settings
 from persistence.embedded import EmbeddedPostgresError
 from supervisor.drill import report as report_mod
 from supervisor.drill.database import DrillDatabase
-from supervisor.drill.faults import Context, FaultResult, Observer, crash_with_ctl, inject, skip_reason
-from supervisor.drill.invariants import (Check, Intensity, check_alerts, check_bars, check_orders, check_paper,
-                                         check_recovery, check_supervision, notifier_crashes)
+from supervisor.drill.faults import Context, FaultResult, Observer, crash_with_ctl, ctl_command, inject, skip_reason
+from supervisor.drill.invariants import (Check, Intensity, check_adoption, check_alerts, check_bars, check_exits,
+                                         check_ledger, check_orders, check_paper, check_recovery, check_supervision,
+                                         notifier_crashes)
 from supervisor.drill.plan import DISRUPTIVE, Plan, PlanError, default_kinds, make_plan, parse_kinds
 from supervisor.drill.telegram_stub import CHAT_ID, TelegramStub
 
@@ -61,6 +62,8 @@ DEFAULT_FAULTS = 6
 SIM_ACCESS, SIM_SECRET = "DRILLACCESS" * 3, "DRILLSECRET" * 5
 SIM_BALANCES = {"KRW": Decimal(50_000_000), "BTC": Decimal(1)}
 REFERENCE_TIMEOUT_S = 300.0
+RESTART_STOP_S = 60.0
+LIVE_MARKET = "KRW-BTC"
 POLL_S = 0.1
 
 _CONTROLLED = ("UPBIT_", "TELEGRAM_", "REPLAY_", "DATABASE_", "LIVE_", "FAILPOINTS", "TRADE_MODE", "FEED_SOURCE",
@@ -255,15 +258,16 @@ class _Drill:
             env.update(UPBIT_ACCESS_KEY=SIM_ACCESS, UPBIT_SECRET_KEY=SIM_SECRET, UPBIT_REST_URL=self.sim.rest_url,
                        EXEC_MAX_DATA_LAG_S="600")
             if mode == "live":
-                env.update(LIVE_TRADING="true", LIVE_CONFIRM=LIVE_CONFIRM_PHRASE, LIVE_MARKETS="KRW-BTC")
+                env.update(LIVE_TRADING="true", LIVE_CONFIRM=LIVE_CONFIRM_PHRASE, LIVE_MARKETS=LIVE_MARKET)
         return env
 
     def _argv(self, speed: str) -> list[str]:
         return [sys.executable, "-m", "supervisor", "run", "--speed", speed, "--from", self.args.drill_from,
                 "--until", self.args.drill_until, "--exit-at-end"]
 
-    def _start(self, argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-        with log_path.open("wb") as log_file:
+    def _start(self, argv: list[str], env: dict[str, str], log_path: Path, *,
+               append: bool = False) -> subprocess.Popen[bytes]:
+        with log_path.open("ab" if append else "wb") as log_file:
             return subprocess.Popen(argv, cwd=self.workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                     start_new_session=True)
 
@@ -291,6 +295,16 @@ class _Drill:
         timeout = self.args.drill_timeout or 2 * window_s / self.args.drill_speed + 180
         observer = Observer(url)
         stub = self.stub
+
+        def restart_system(mode: str) -> None:
+            """The operator stops the system (SIGTERM: an orderly stop) and starts it with TRADE_MODE=mode."""
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                if _wait(self.proc, RESTART_STOP_S) is None:
+                    self.report.notes.append(f"the system did not stop within {RESTART_STOP_S:g} s of SIGTERM")
+            self._say(f"  restarting the system with TRADE_MODE={mode}")
+            self.proc = self._start(argv, {**env, "TRADE_MODE": mode}, log_path, append=True)
+
         ctx = Context(
             observer=observer, alive=lambda: self.proc is not None and self.proc.poll() is None,
             crash_actor=crash_with_ctl(ctl_settings),
@@ -298,7 +312,8 @@ class _Drill:
             start_database=self.db.start_server if self.db.can_stop else None,
             telegram_down=stub.down, telegram_up=stub.up,
             telegram_received_after=lambda t: next((m.at for m in stub.messages() if m.at > t), None),
-            sim_faults=self.sim.faults if self.sim is not None else None, hang_bound_s=self.args.hang_timeout)
+            sim_faults=self.sim.faults if self.sim is not None else None, hang_bound_s=self.args.hang_timeout,
+            ctl=ctl_command(ctl_settings), restart_system=restart_system, drill_mode=self.plan.orders)
         t0 = time.monotonic()
         self.proc = self._start(argv, env, log_path)
         results = []
@@ -389,9 +404,12 @@ class _Drill:
     # --- checks and report -------------------------------------------------------------------
 
     def _check(self, ref_url: str, run_url: str, exit_code: int | None, results: list[FaultResult]) -> None:
-        sim_orders = None
+        sim_orders = every = None
+        foreign: set[str] = set()
         if self.plan.orders == "live" and self.sim is not None:
-            sim_orders = self.sim.venue.orders(SIM_ACCESS)
+            foreign = set(self.sim.faults.foreign_orders)  # identifier_taken's: never ours
+            every = [o for o in self.sim.venue.every_order(SIM_ACCESS) if o["uuid"] not in foreign]
+            sim_orders = every
         received = [m.text for m in self.stub.messages()] if self.stub is not None else []
         sup = self.settings.supervision
         with psycopg.connect(ref_url, autocommit=True) as ref, psycopg.connect(run_url, autocommit=True) as run:
@@ -408,6 +426,12 @@ class _Drill:
                                   results=results, failpoints=bool(self.plan.failpoints)),
                 check_recovery(results),
             ]
+            if every is not None:
+                self.report.checks += [
+                    check_ledger(run, every, live_markets=(LIVE_MARKET,), cap=self.settings.risk.max_order_krw),
+                    check_exits(run),
+                    check_adoption(run, every, foreign=foreign),
+                ]
 
     def _finish(self) -> int:
         self.report.duration_s = time.monotonic() - self._t0

@@ -23,7 +23,20 @@ What each kind does:
   socket after ``duration_s``;
 - ``telegram``: the stub Bot API answers 502 to everything for ``duration_s``;
 - ``exchange``: the simulated Upbit fails the next order requests (500 or 429), accepts orders
-  and drops the answer, or lists new orders late (``lookup_lag``) for a while.
+  and drops the answer, or lists new orders late (``lookup_lag``) for a while;
+- ``outage``: the simulated Upbit refuses every order request (503) for ``duration_s`` and
+  then until an exit could not go out (at most ``OUTAGE_BOUND_S`` more), long enough to open the
+  order breaker: that exit must stay pending, then execute. Recovered when an attempt succeeds
+  after it and no live exit is pending any more;
+- ``foreign``: the next order request finds its identifier already taken by another order of
+  the account (``identifier_taken``). Execution must refuse to adopt it, set the kill switch and
+  alert; the drill then acts as the operator who checked: ``ctl killswitch off``. Recovered when
+  an attempt succeeds after that;
+- ``mode``: ``ctl mode <the drill's mode>`` (a runtime request), then the whole system is
+  stopped (SIGTERM) and started with ``TRADE_MODE`` set to the fault's target (shadow or test)
+  for ``duration_s``, then stopped and started in the drill's mode again. The runtime request
+  must be discarded at the restart, and no attempt may reach a mode above the configured one
+  meanwhile (the fault's detail counts them; any is a failure of the ``recovery`` check).
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ POLL_S = 0.1
 ACTIVE_WINDOW_S = 10.0
 RECOVERY_BOUND_S = 60.0
 LOOKUP_LAG_ARMED_S = 5.0
+OUTAGE_BOUND_S = 60.0  # an exchange outage lasts at least its duration, and until an exit became pending (at most this)
 MARKET_ORDER = ("paper", "strategy", "bar", "feed")  # the market node's start order (rest_for_one)
 OK_ATTEMPTS = ("test_ok", "done", "cancelled")
 
@@ -158,6 +172,9 @@ class Context:
     telegram_up: Callable[[], None]
     telegram_received_after: Callable[[float], float | None]  # time.time() → first accepted message's time
     sim_faults: Any | None  # upbit_sim Faults of the simulator, when orders go to it
+    ctl: Callable[[str, dict[str, str]], tuple[bool, str]] | None = None  # a control command → (done, answer)
+    restart_system: Callable[[str], None] | None = None  # stop the system, start it with TRADE_MODE=mode
+    drill_mode: str = "shadow"  # the drill run's own TRADE_MODE
     hang_bound_s: float = 15.0
     recovery_bound_s: float = RECOVERY_BOUND_S
 
@@ -169,7 +186,7 @@ def now() -> datetime:
 def inject(fault: Fault, ctx: Context, result: FaultResult) -> None:
     """Do ``fault`` and wait (bounded) for recovery, filling in ``result``."""
     handler = {"kill": _kill, "crash": _crash, "hang": _hang, "db": _db, "telegram": _telegram,
-               "exchange": _exchange}[fault.kind]
+               "exchange": _exchange, "outage": _outage, "foreign": _foreign, "mode": _mode}[fault.kind]
     handler(fault, ctx, result)
 
 
@@ -180,8 +197,12 @@ def skip_reason(fault: Fault, *, orders: str, owns_database: bool) -> str | None
                 "live feed against the simulator's WebSocket is not implemented)")
     if fault.kind == "db" and not owns_database:
         return "DATABASE_URL is set: the drill never stops a server it did not start"
-    if fault.kind == "exchange" and orders == "shadow":
+    if fault.kind in ("exchange", "outage", "foreign") and orders == "shadow":
         return "shadow execution sends nothing to an exchange (use --orders test or live)"
+    if fault.kind in ("outage", "foreign") and orders != "live":
+        return "only live orders are kept pending and adopted (use --orders live)"
+    if fault.kind == "mode" and orders == fault.target:
+        return f"the drill already runs in {orders} mode"
     return None
 
 
@@ -354,6 +375,103 @@ def _exchange(fault: Fault, ctx: Context, result: FaultResult) -> None:
         time.sleep(POLL_S)
 
 
+def _outage(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    faults = ctx.sim_faults
+    if faults is None:
+        result.status, result.reason = "skipped", "no simulated exchange in this drill"
+        return
+    result.injected_at = injected = now()
+    faults.fail_next(1_000_000, 503, path="/v1/orders", method="POST")
+    result.status, result.affected = "injected", ["execution/execution"]
+    time.sleep(fault.duration_s)  # the outage itself …
+    bound = time.monotonic() + OUTAGE_BOUND_S
+    while time.monotonic() < bound and ctx.alive():  # … lasting until an exit could not go out
+        exits = ctx.observer.rows("SELECT count(*) FROM pending_exits WHERE since > %s", (injected,))
+        if exits and exits[0][0]:
+            break
+        time.sleep(POLL_S)
+    faults.clear()
+    result.outage_s = (now() - injected).total_seconds()
+    pending = ctx.observer.rows("SELECT count(*) FROM pending_exits WHERE since > %s", (injected,))
+    result.detail = (f"every order request answered 503 for {result.outage_s:.1f} s; "
+                     f"{pending[0][0] if pending else '?'} exit(s) became pending meanwhile")
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    while time.monotonic() < deadline and ctx.alive():
+        ok = ctx.observer.first_ok_attempt(injected + timedelta(milliseconds=1))
+        waiting = ctx.observer.rows("SELECT count(*) FROM pending_exits WHERE resolved_at IS NULL")
+        if ok is not None and waiting is not None and waiting[0][0] == 0:
+            _recovered(result, max(ok, now()))
+            return
+        time.sleep(POLL_S)
+
+
+def _foreign(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    faults = ctx.sim_faults
+    if faults is None or ctx.ctl is None:
+        result.status, result.reason = "skipped", "no simulated exchange in this drill"
+        return
+    result.injected_at = injected = now()
+    faults.identifier_taken(1)
+    result.status, result.affected = "injected", ["execution/execution"]
+    deadline = time.monotonic() + ctx.recovery_bound_s
+    refused = None
+    while time.monotonic() < deadline and ctx.alive():
+        refused = ctx.observer.rows("SELECT detail->>'identifier' FROM execution_events WHERE kind = 'adoption_refused'"
+                                    " AND at > %s", (injected,))
+        if refused:
+            break
+        time.sleep(POLL_S)
+    if not refused:
+        result.detail = "the next order request's identifier was taken by a foreign order; execution never noticed"
+        return
+    done, answer = ctx.ctl("killswitch", {"state": "off"})
+    result.detail = (f"identifier {refused[0][0]} was taken by a foreign order: not adopted, kill switch set; the "
+                     f"operator checked and ran ctl killswitch off ({'done' if done else 'refused'}: {answer})")
+    cleared = now()
+    while time.monotonic() < deadline and ctx.alive():
+        ok = ctx.observer.first_ok_attempt(cleared)
+        if ok is not None:
+            _recovered(result, ok)
+            return
+        time.sleep(POLL_S)
+
+
+def _mode(fault: Fault, ctx: Context, result: FaultResult) -> None:
+    if ctx.restart_system is None or ctx.ctl is None:
+        result.status, result.reason = "skipped", "this drill cannot restart the system"
+        return
+    done, answer = ctx.ctl("mode", {"mode": ctx.drill_mode})
+    result.injected_at = injected = now()
+    ctx.restart_system(fault.target)
+    started = now()  # the previous system has exited: every attempt from here on is the new one's
+    result.status, result.affected = "injected", ["execution/execution"]
+    spell_end = time.monotonic() + fault.duration_s
+    while time.monotonic() < spell_end and ctx.alive():
+        time.sleep(POLL_S)
+    above = _above(fault.target)
+    wrong = ctx.observer.rows("SELECT count(*) FROM order_attempts WHERE created_at > %s AND mode = ANY(%s)",
+                              (started, list(above)))
+    spelled = ctx.observer.rows("SELECT count(*) FROM order_attempts WHERE created_at > %s", (started,))
+    back = now()
+    ctx.restart_system(ctx.drill_mode)
+    result.outage_s = (back - injected).total_seconds()
+    n_wrong = wrong[0][0] if wrong else None
+    result.detail = (f"ctl mode {ctx.drill_mode} ({'done' if done else 'refused'}: {answer}), then a restart with "
+                     f"TRADE_MODE={fault.target} for {fault.duration_s:g} s: {spelled[0][0] if spelled else '?'} "
+                     f"attempts, {n_wrong if n_wrong is not None else '?'} of them in a mode above {fault.target}; "
+                     f"then restarted in {ctx.drill_mode}")
+    if n_wrong:
+        result.detail = "CONFIGURED MODE NOT OBEYED: " + result.detail
+        return  # never recovered: the recovery check fails it
+    _await_processing(ctx, result, ["execution/execution", "market/paper"], after=back, restarted=None)
+
+
+def _above(mode: str) -> tuple[str, ...]:
+    """The modes ranked above ``mode``."""
+    order = ("shadow", "test", "live")
+    return order[order.index(mode) + 1:]
+
+
 def _requests(n: int) -> str:
     return "order request was" if n == 1 else f"{n} order requests were"
 
@@ -411,11 +529,17 @@ def _recovered(result: FaultResult, at: datetime) -> None:
 
 def crash_with_ctl(settings: Any) -> Callable[[str], tuple[bool, str]]:
     """``ctl restart node/actor`` in-process (the product's own control path), as the drill user."""
+    command = ctl_command(settings)
+    return lambda target: command("restart", {"target": target})
+
+
+def ctl_command(settings: Any) -> Callable[[str, dict[str, str]], tuple[bool, str]]:
+    """Any ``ctl`` command in-process (the product's own control path), as the drill user."""
     from supervisor import ctl
 
-    def crash(target: str) -> tuple[bool, str]:
+    def send(command: str, args: dict[str, str]) -> tuple[bool, str]:
         out = io.StringIO()
-        code = ctl.send(settings, "restart", {"target": target}, out, timeout=15.0, issuer="drill")
+        code = ctl.send(settings, command, args, out, timeout=15.0, issuer="drill")
         return code == 0, out.getvalue().strip()
 
-    return crash
+    return send

@@ -20,6 +20,17 @@ drill run's exit code and the fault log) hold once both runs are over; it return
                 injected fault (or an armed failpoint) — no restart loop.
 ``recovery``    every injected fault was recovered from within the bound (and every hang was
                 detected by the root); the median and worst recovery times.
+
+With live orders, against the simulated exchange's own book (foreign orders a fault placed under
+our identifiers left out):
+
+``ledger``      no sell exceeded what our own fills held of its market when it was placed (minus
+                what our open sells still asked for), no order is outside ``LIVE_MARKETS``, and
+                no buy total exceeds ``RISK_MAX_ORDER_KRW``;
+``exits``       every live exit executed, was refused as ``NOTHING_HELD``, or is pending with
+                exactly one critical alert (an exit still pending at the end is reported);
+``adoption``    every order an attempt adopted is the order it requested (market, side, type,
+                price, volume), and no foreign order was adopted.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ SHOW = 5  # differences listed per check
 EXPLAIN_BEFORE_S = 1.0  # a restart up to this long before an injection (clock skew) is its fault's
 EXPLAIN_AFTER_S = 15.0  # … and up to this long after its recovery
 _HEADER = re.compile(r"^\d+× \S+$")
-_IDENT = re.compile(r"^(?P<bot>[a-z0-9]+)-(?P<intent>\d+)-(?P<attempt>\d+)$")
+_IDENT = re.compile(r"^(?P<bot>[a-z0-9]+)-(?P<intent>\d+)-(?P<attempt>\d+)-(?P<nonce>[a-z0-9]+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -385,3 +396,117 @@ def check_recovery(results: Sequence[FaultResult]) -> Check:
 
 def _round(value: float) -> float:
     return round(value, 3)
+
+
+# --- ledger, exits, adoption (live orders) --------------------------------------------------------
+
+def _when(order: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(order.get("placed_at") or order["created_at"]))
+
+
+def check_ledger(run: psycopg.Connection, orders: Sequence[dict[str, Any]], *, live_markets: Sequence[str],
+                 cap: Any) -> Check:
+    """Each order against what our fills held when it was placed (the simulator's fills and times)."""
+    from decimal import Decimal
+
+    problems: list[str] = []
+    sells = 0
+    ordered = sorted(orders, key=_when)
+    for i, order in enumerate(ordered):
+        placed = _when(order)
+        if order["market"] not in live_markets:
+            problems.append(f"order {order['uuid']} in {order['market']}, outside LIVE_MARKETS {list(live_markets)}")
+        if order["side"] == "bid":
+            if order.get("price") is not None and Decimal(str(order["price"])) > cap:
+                problems.append(f"buy {order['uuid']} of {order['price']} KRW, above RISK_MAX_ORDER_KRW={cap}")
+            continue
+        sells += 1
+        held = open_sells = Decimal(0)
+        for before in ordered[:i]:
+            if before["market"] != order["market"]:
+                continue
+            filled = sum((Decimal(str(t["volume"])) for t in before.get("trades", [])
+                          if datetime.fromisoformat(str(t["created_at"])) <= placed), Decimal(0))
+            if before["side"] == "bid":
+                held += filled
+            else:
+                held -= filled
+                if before["state"] in ("wait", "watch") or any(
+                        datetime.fromisoformat(str(t["created_at"])) > placed for t in before.get("trades", [])):
+                    open_sells += Decimal(str(before["volume"])) - filled
+        if Decimal(str(order["volume"])) > held - open_sells:
+            problems.append(f"sell {order['uuid']} of {order['volume']} when our fills held {held} and our open "
+                            f"sells asked for {open_sells}")
+    evidence = {"orders": len(ordered), "sells": sells, "problems": problems[:SHOW]}
+    if problems:
+        return Check(name="ledger", ok=False, summary=f"{len(problems)} orders beyond the ledger or the limits: "
+                                                      f"{problems[0]}", evidence=evidence)
+    return Check(name="ledger", ok=True, evidence=evidence,
+                 summary=f"{len(ordered)} exchange orders within LIVE_MARKETS and the cap; none of the {sells} sells "
+                         "exceeded what our own fills held")
+
+
+def check_exits(run: psycopg.Connection) -> Check:
+    """Every live exit executed, had nothing to sell, or waits visibly (one critical alert)."""
+    last = _rows(run, "SELECT DISTINCT ON (a.paper_trade_id) a.paper_trade_id, a.status, a.blocked_reasons,"
+                      " a.executed_volume FROM order_attempts a WHERE a.mode = 'live' AND a.side = 'ask'"
+                      " ORDER BY a.paper_trade_id, a.attempt DESC")
+    pending = {r[0]: r[1] for r in _rows(run, "SELECT paper_trade_id, resolution FROM pending_exits")}
+    alerts = [t for (t,) in _rows(run, "SELECT text FROM alerts WHERE level = 'critical' AND text LIKE 'EXIT PENDING%%'")]
+    executed = nothing = waiting = 0
+    problems: list[str] = []
+    for trade, status, reasons, volume in last:
+        raised = sum(1 for t in alerts if f"(paper trade {trade})" in t)
+        if trade in pending and raised != 1:
+            problems.append(f"exit {trade} was pending with {raised} critical alerts (one expected)")
+        if status in ("done", "cancelled") and volume > 0:
+            executed += 1
+        elif "NOTHING_HELD" in (reasons or []) or pending.get(trade) == "nothing held":
+            nothing += 1
+        elif trade in pending and pending[trade] is None:
+            waiting += 1
+        elif trade in pending:
+            problems.append(f"exit {trade} ended {status} but its pending exit was resolved as {pending[trade]!r}")
+        else:
+            problems.append(f"exit {trade} ended {status} {reasons} without executing and is not pending")
+    evidence = {"live_exits": len(last), "executed": executed, "nothing_held": nothing, "still_pending": waiting,
+                "became_pending": len(pending), "problems": problems[:SHOW]}
+    if problems:
+        return Check(name="exits", ok=False, summary=f"{len(problems)} exits dropped or unannounced: {problems[0]}",
+                     evidence=evidence)
+    note = f"; {waiting} still pending at the end (visible, one alert each)" if waiting else ""
+    return Check(name="exits", ok=True, evidence=evidence,
+                 summary=f"{len(last)} live exits: {executed} executed, {nothing} with nothing of ours to sell, "
+                         f"{len(pending)} became pending on the way{note}")
+
+
+def check_adoption(run: psycopg.Connection, orders: Sequence[dict[str, Any]], *, foreign: set[str]) -> Check:
+    """Every adopted order is the one its attempt requested; no foreign order is anyone's."""
+    from decimal import Decimal
+
+    by_uuid = {str(o["uuid"]): o for o in orders}
+    adopted = _rows(run, "SELECT id, uuid, request FROM order_attempts WHERE uuid IS NOT NULL")
+    refused = _rows(run, "SELECT count(*) FROM execution_events WHERE kind = 'adoption_refused'")[0][0]
+    problems: list[str] = []
+    for attempt, uuid, request in adopted:
+        if uuid in foreign:
+            problems.append(f"attempt {attempt} adopted the foreign order {uuid}")
+            continue
+        order = by_uuid.get(uuid)
+        if order is None:
+            problems.append(f"attempt {attempt} adopted {uuid}, which the exchange does not know")
+            continue
+        for name in ("market", "side", "ord_type"):
+            if order[name] != request.get(name):
+                problems.append(f"attempt {attempt}: {name} {order[name]!r}, requested {request.get(name)!r}")
+        for name in ("price", "volume"):
+            if name in request and (order.get(name) is None or Decimal(str(order[name])) != Decimal(request[name])):
+                problems.append(f"attempt {attempt}: {name} {order.get(name)}, requested {request[name]}")
+    evidence = {"adopted": len(adopted), "foreign_orders": len(foreign), "refused": int(refused),
+                "problems": problems[:SHOW]}
+    if problems:
+        return Check(name="adoption", ok=False, summary=f"{len(problems)} wrong adoptions: {problems[0]}",
+                     evidence=evidence)
+    return Check(name="adoption", ok=True, evidence=evidence,
+                 summary=f"{len(adopted)} orders adopted, each the one requested; {len(foreign)} foreign orders "
+                         f"under our identifiers, none adopted ({refused} refusals recorded)")

@@ -25,7 +25,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-KINDS: tuple[str, ...] = ("kill", "crash", "hang", "db", "ws", "exchange", "telegram")
+KINDS: tuple[str, ...] = ("kill", "crash", "hang", "db", "ws", "exchange", "telegram", "outage", "foreign", "mode")
 DISRUPTIVE: frozenset[str] = frozenset({"kill", "hang", "db"})
 NODES: tuple[str, ...] = ("ops", "execution", "market")
 ACTORS: tuple[str, ...] = ("market/feed", "market/bar", "market/strategy", "market/paper", "execution/execution",
@@ -35,6 +35,8 @@ ORDER_MODES: tuple[str, ...] = ("shadow", "test", "live")
 
 DB_OUTAGE_S = (4.0, 10.0)  # restarts wait for the database (a held restart is not counted)
 TELEGRAM_OUTAGE_S = (2.0, 4.0)
+EXCHANGE_OUTAGE_S = (3.0, 6.0)  # every order request refused: the order breaker opens during exits
+MODE_SPELL_S = (3.0, 6.0)  # how long the system runs restarted in the other mode
 LOOKUP_LAG_S = (0.2, 0.8)
 FAILPOINT_PASS = (50, 90)
 SLOT_MARGIN = 0.15
@@ -51,7 +53,8 @@ class Fault:
     index: int  # 1-based, in injection order
     kind: str  # one of KINDS
     at: float  # progress fraction of the recording (0..1) at which it is due
-    target: str  # a node, node/actor, "postgres", "telegram", the exchange fault or "websocket"
+    target: str  # a node, node/actor, "postgres", "telegram", the exchange fault, "websocket", "orders",
+    # "identifier", or the mode a "mode" fault restarts the system in
     duration_s: float = 0.0  # how long an outage lasts (db, telegram, lookup_lag); 0: instantaneous
     count: int = 0  # how many requests an exchange fault hits (fail_*, drop_after_accept)
 
@@ -87,7 +90,9 @@ def default_kinds(orders: str) -> tuple[str, ...]:
     """The kinds a drill injects when ``--kinds`` is not given: every kind that applies."""
     if orders == "shadow":
         return ("kill", "crash", "hang", "db", "telegram")
-    return ("kill", "crash", "hang", "db", "exchange", "telegram")
+    if orders == "test":
+        return ("kill", "crash", "hang", "db", "exchange", "telegram", "mode")
+    return ("kill", "crash", "hang", "db", "exchange", "telegram", "outage", "foreign", "mode")
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:
@@ -178,5 +183,12 @@ def _fault(rng: random.Random, index: int, kind: str, at: float) -> Fault:
         if variant == "lookup_lag":
             return Fault(index=index, kind=kind, at=at, target=variant, duration_s=round(rng.uniform(*LOOKUP_LAG_S), 1))
         return Fault(index=index, kind=kind, at=at, target=variant, count=rng.randint(1, 3))
+    if kind == "outage":
+        return Fault(index=index, kind=kind, at=at, target="orders", duration_s=round(rng.uniform(*EXCHANGE_OUTAGE_S), 1))
+    if kind == "foreign":
+        return Fault(index=index, kind=kind, at=at, target="identifier", count=1)
+    if kind == "mode":
+        return Fault(index=index, kind=kind, at=at, target=rng.choice(("shadow", "test")),
+                     duration_s=round(rng.uniform(*MODE_SPELL_S), 1))
     # ws
     return Fault(index=index, kind=kind, at=at, target=rng.choice(("ws_drop", "ws_stall")))

@@ -58,3 +58,24 @@ def test_a_drill_against_a_different_reference_fails(tmp_path: Path) -> None:
     assert report["ok"] is False
     assert checks["paper"] is False and checks["bars"] is True
     assert "drill FAILED (paper)" in (tmp_path / "report" / "report.txt").read_text()
+
+
+@pytest.mark.timeout(240)
+def test_a_live_drill_with_an_outage_a_foreign_order_and_a_mode_restart_keeps_the_money_invariants(
+        tmp_path: Path) -> None:
+    """Issue 15's drill kinds: an exchange outage during exits, a foreign order under our identifier,
+    a restart in another mode after `ctl mode live`; and the ledger, exits and adoption invariants."""
+    done = _drill(tmp_path, "--orders", "live", "--faults", "3", "--kinds", "outage,foreign,mode", "--seed", "3",
+                  "--speed", "60", timeout=230)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    checks = {c["name"]: c for c in report["invariants"]}
+    assert {name: c["ok"] for name, c in checks.items()} == {
+        "orders": True, "bars": True, "paper": True, "alerts": True, "supervision": True, "recovery": True,
+        "ledger": True, "exits": True, "adoption": True}
+    assert checks["adoption"]["evidence"]["foreign_orders"] == 1 and checks["adoption"]["evidence"]["refused"] == 1
+    assert checks["ledger"]["evidence"]["sells"] > 0 and checks["exits"]["evidence"]["executed"] > 0
+    injected = {f["kind"]: f for f in report["faults"] if f["status"] == "injected"}
+    assert set(injected) == {"outage", "foreign", "mode"}, report["faults"]
+    assert "0 of them in a mode above" in injected["mode"]["detail"]
+    assert "not adopted, kill switch set" in injected["foreign"]["detail"]

@@ -113,3 +113,14 @@ def test_describe_names_kind_target_and_point() -> None:
         text = fault.describe()
         assert text.startswith(f"#{fault.index} {fault.kind}")
         assert text.endswith(f"at {fault.at:.0%}")
+
+
+def test_live_drills_have_the_money_safety_kinds() -> None:
+    assert {"outage", "foreign", "mode"} <= set(default_kinds("live"))
+    assert "mode" in default_kinds("test") and "outage" not in default_kinds("test")
+    plan = make_plan(seed=3, count=3, kinds=("outage", "foreign", "mode"), orders="live")
+    by_kind = {f.kind: f for f in plan.faults}
+    assert by_kind["outage"].target == "orders" and by_kind["outage"].duration_s >= 3.0
+    assert by_kind["foreign"].target == "identifier" and by_kind["foreign"].count == 1
+    assert by_kind["mode"].target in ("shadow", "test") and by_kind["mode"].duration_s >= 3.0
+    assert make_plan(seed=3, count=3, kinds=("outage", "foreign", "mode"), orders="live") == plan
