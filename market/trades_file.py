@@ -251,14 +251,21 @@ def _iso_ms(path: Path, line_no: int, row: Mapping[str, object]) -> int:
     raw = row["timestamp"]
     problem = "expected an ISO 8601 time, e.g. 2024-08-24T22:28:00.123Z (no offset: UTC)"
     if not isinstance(raw, str):
-        raise TradesFileError(path, line_no, "timestamp", f"{problem}, got {raw!r}")
+        raise TradesFileError(path, line_no, "timestamp", f"{problem}, got {_shown(raw)}")
     try:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError as exc:
-        raise TradesFileError(path, line_no, "timestamp", f"{problem}, got {raw!r}") from exc
+        raise TradesFileError(path, line_no, "timestamp", f"{problem}, got {_shown(raw)}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _ONE_MS
+
+
+def _shown(raw: object, limit: int = 40) -> str:
+    """``raw`` as an error message shows it: its repr, cut in the middle when long (a 5,000-digit value
+    makes a useless message)."""
+    text = repr(raw)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(text)} characters)"
 
 
 def _integer(path: Path, line_no: int, column: str, raw: object) -> int:
@@ -268,15 +275,15 @@ def _integer(path: Path, line_no: int, column: str, raw: object) -> int:
     elif text.isascii() and text.isdigit() and len(text) <= _MAX_INT_DIGITS:  # '²'.isdigit() is True; int('²') fails
         value = int(text)
     else:
-        raise TradesFileError(path, line_no, column, f"expected a whole number >= 0, got {raw!r}")
+        raise TradesFileError(path, line_no, column, f"expected a whole number >= 0, got {_shown(raw)}")
     if value < 0:
-        raise TradesFileError(path, line_no, column, f"expected a whole number >= 0, got {raw!r}")
+        raise TradesFileError(path, line_no, column, f"expected a whole number >= 0, got {_shown(raw)}")
     return value
 
 
 def _positive(path: Path, line_no: int, column: str, raw: object) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, str | int | Decimal):
-        raise TradesFileError(path, line_no, column, f"expected a decimal number, got {raw!r}")
+        raise TradesFileError(path, line_no, column, f"expected a decimal number, got {_shown(raw)}")
     if isinstance(raw, str) and (len(raw) > _MAX_NUMBER_CHARS or not raw.isascii()):
         raise TradesFileError(path, line_no, column, f"not a number: {_excerpt(raw)!r}")
     try:
@@ -284,7 +291,7 @@ def _positive(path: Path, line_no: int, column: str, raw: object) -> Decimal:
     except (InvalidOperation, ValueError) as exc:  # ValueError: an int of more than 4,300 digits (JSON)
         raise TradesFileError(path, line_no, column, f"not a number: {_excerpt(str(raw))!r}") from exc
     if not value.is_finite() or value <= 0:
-        raise TradesFileError(path, line_no, column, f"must be a finite number > 0, got {raw!r}")
+        raise TradesFileError(path, line_no, column, f"must be a finite number > 0, got {_shown(raw)}")
     problem = rules.price_problem(value) if column == "price" else rules.volume_problem(value)
     if problem is not None:
         raise TradesFileError(path, line_no, column, problem)

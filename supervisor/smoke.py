@@ -57,6 +57,8 @@ HINTS: dict[Reason, str] = {
     Reason.LIVE_DISABLED: "live orders need LIVE_TRADING=true (and every other live guard)",
     Reason.LIVE_UNCONFIRMED: f"live orders need LIVE_CONFIRM set to exactly '{LIVE_CONFIRM_PHRASE}'",
     Reason.READ_ONLY: "READ_ONLY=true sends nothing to the exchange: set READ_ONLY=false to send orders",
+    Reason.FEED_NOT_LIVE: "live orders follow live market data only: set FEED_SOURCE=upbit (and MARKETS); a "
+                          "replayed recording never drives a real order",
     Reason.THROTTLED: "Upbit's request budget stayed exhausted: make sure nothing else uses these API keys (the "
                       "budget is per account), trade fewer markets, or lower EXEC_THROTTLE_REMAINING",
     Reason.DATA_LAG: "intents or live bars arrived older than EXEC_MAX_DATA_LAG_S: check the feed lag in "
@@ -72,6 +74,8 @@ HINTS: dict[Reason, str] = {
                            "python -m supervisor ctl status, resolve it, then python -m supervisor ctl reconcile",
     Reason.NOT_RECONCILED: "live entries wait for the start-up reconciliation: check the account actor and the "
                            "latest reconciliation in python -m supervisor ctl status (and the keys: preflight)",
+    Reason.NOTHING_HELD: "a live exit found less of the market in our own fills than the venue's minimum order: "
+                         "nothing of ours to sell (coins the bot did not buy are never sold); see the alert",
 }
 """One line per blocked reason: what to do about it."""
 

@@ -48,6 +48,8 @@ def _expected(rows: list[tuple], mode: str, day_of: datetime) -> tuple[frozenset
             sold[market] = max(sold.get(market, at), at)
     start = day_of.replace(hour=0, minute=0, second=0, microsecond=0)
     realized = sum((r[6] for r in rows if r[2] == "ask" and start <= r[5] < start + timedelta(days=1)), D(0))
+    if mode == "live":
+        realized = D(0)  # live counts our live fills, not the paper book: none of these attempts filled
     return frozenset(m for m, (_i, side) in latest.items() if side == "bid"), sold, realized
 
 
@@ -74,3 +76,31 @@ def test_the_risk_check_walks_the_indexes_not_the_attempts(db_url: str, db: psyc
     db.execute("SET enable_seqscan = off")  # a table this small would be scanned whole anyway: ask for the plan
     plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + state_repo._LAST_PER_MARKET, {"mode": "test"}).fetchall())
     assert "order_attempts_went_out" in plan and "order_attempts_went_out_sells" in plan
+
+
+def test_live_risk_state_realises_our_live_fills_at_average_cost(db_url: str, db: psycopg.Connection) -> None:
+    """Two buys (cost includes their fees), a sell the day after: realised = funds - fee - volume x average."""
+    orders = [  # (side, volume, funds, fee, filled at)
+        ("bid", D("0.002"), D(200_000), D(100), T0),
+        ("bid", D("0.002"), D(240_000), D(120), T0 + timedelta(hours=1)),
+        ("ask", D("0.003"), D(270_000), D(135), T0 + timedelta(days=1, hours=2)),
+        ("ask", D("0.001"), D(50_000), D(25), T0 + timedelta(days=2)),
+    ]
+    for i, (side, volume, funds, fee, at) in enumerate(orders, start=1):
+        db.execute("INSERT INTO paper_trades (id, market, side, price, volume, amount_krw, fee_krw, reason, bar_ts,"
+                   " source) VALUES (%s, 'KRW-BTC', %s, 1, 1, 1, 0, 't', %s, 't')",
+                   (i, "buy" if side == "bid" else "sell", at))
+        attempt = db.execute(
+            "INSERT INTO order_attempts (paper_trade_id, attempt, identifier, mode, status, market, side, request,"
+            " executed_volume, executed_funds, paid_fee) VALUES (%s, 1, %s, 'live', 'done', 'KRW-BTC', %s, '{}',"
+            " %s, %s, %s) RETURNING id", (i, f"t-{i}-1-abcdefgh", side, volume, funds, fee)).fetchone()[0]
+        db.execute("INSERT INTO order_fills (trade_uuid, attempt_id, market, side, price, volume, funds, traded_at)"
+                   " VALUES (%s, %s, 'KRW-BTC', %s, 1, %s, %s, %s)", (f"f-{i}", attempt, side, volume, funds, at))
+    average = (D(200_000) + 100 + 240_000 + 120) / D("0.004")
+    with connect(db_url) as conn:
+        day2 = state_repo.risk_state(conn, mode="live", day_of=T0 + timedelta(days=1))
+        day3 = state_repo.risk_state(conn, mode="live", day_of=T0 + timedelta(days=2, hours=5))
+        day1 = state_repo.risk_state(conn, mode="live", day_of=T0)
+    assert day2.realized_today_krw == D(270_000) - 135 - D("0.003") * average
+    assert day3.realized_today_krw == D(50_000) - 25 - D("0.001") * average
+    assert day1.realized_today_krw == 0
