@@ -225,7 +225,7 @@ class AccountActor(WokenActor):
             known_uuids, known_identifiers = account_repo.known_orders(
                 conn, [o.uuid for o in open_orders], [o.identifier for o in open_orders if o.identifier])
             conn.commit()
-        if again != ours:
+        if [replace(a, age_s=0.0) for a in again] != [replace(a, age_s=0.0) for a in ours]:
             return _Deferred("our attempts changed while the exchange was read")
         actual = {a.currency: a.balance + a.locked for a in accounts}
         expected = actual if ledger is None else ledger[1]

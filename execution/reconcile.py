@@ -17,7 +17,9 @@ identifier carries our bot's prefix (``{bot}-``), the report says so: the databa
 an attempt.
 
 **Missing orders.** One of our ``submitted`` attempts whose order the exchange does not know:
-it is not among the open orders and a lookup answered "not found".
+it is not among the open orders and a lookup answered "not found" — although the attempt is older
+than :data:`MISSING_AFTER_S`. The exchange lists a new order late (the lookup window's reason), so
+a "not found" for a younger one proves nothing: the balances wait (it is unsettled).
 
 **Settled.** Balances can only be compared when our ledger and the exchange describe the same
 moment. :func:`unsettled` lists why they may not: an attempt whose outcome is ``unknown``; a
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 QUOTE = "KRW"
+MISSING_AFTER_S = 30.0
+"""A submitted order the exchange has not listed for this long is missing; before, it may just be listed late."""
 _ZERO = Decimal(0)
 _FINAL_STATES = frozenset({"done", "cancel"})
 
@@ -137,6 +141,7 @@ class OurOrder:
     uuid: str | None = None
     executed_volume: Decimal = _ZERO
     paid_fee: Decimal = _ZERO
+    age_s: float = float("inf")  # seconds since the attempt was created (the database's clock)
 
     def text(self) -> str:
         return f"attempt {self.attempt_id} ({self.identifier}, {self.market}, uuid {self.uuid or 'unknown'})"
@@ -246,6 +251,8 @@ def unsettled(ours: Iterable[OurOrder], seen: Mapping[int, ExchangeOrder | None]
             continue
         order = seen[attempt.attempt_id]
         if order is None:
+            if attempt.age_s < MISSING_AFTER_S:
+                why.append(f"{attempt.text()}: not listed by the exchange yet ({attempt.age_s:.1f} s old)")
             continue  # missing: reported, and it moved no balance
         if order.is_final:
             why.append(f"{attempt.text()}: {order.state} on the exchange, not yet recorded")
@@ -269,7 +276,7 @@ def find_unknown(open_orders: Iterable[ExchangeOrder], *, known_uuids: frozenset
 def find_missing(ours: Iterable[OurOrder], seen: Mapping[int, ExchangeOrder | None]) -> tuple[OurOrder, ...]:
     """Our ``submitted`` attempts whose lookup answered "not found"."""
     return tuple(a for a in ours if a.status == Status.SUBMITTED and a.attempt_id in seen
-                 and seen[a.attempt_id] is None)
+                 and seen[a.attempt_id] is None and a.age_s >= MISSING_AFTER_S)
 
 
 def reconcile(*, actual: Mapping[str, Decimal], expected: Mapping[str, Decimal], prices: Mapping[str, Decimal],

@@ -112,11 +112,12 @@ def _split(market: str) -> tuple[str, str]:
 def unresolved_live(conn: Conn) -> tuple[OurOrder, ...]:
     """Live attempts that are not final (``submitted`` or ``unknown``), oldest first."""
     rows = conn.execute(
-        "SELECT id, identifier, status, market, uuid, executed_volume, paid_fee FROM order_attempts"
+        "SELECT id, identifier, status, market, uuid, executed_volume, paid_fee,"
+        " extract(epoch FROM clock_timestamp() - created_at) FROM order_attempts"
         " WHERE mode = 'live' AND NOT final ORDER BY id"
     ).fetchall()
     return tuple(OurOrder(attempt_id=r[0], identifier=r[1], status=r[2], market=r[3], uuid=r[4],
-                          executed_volume=r[5], paid_fee=r[6]) for r in rows)
+                          executed_volume=r[5], paid_fee=r[6], age_s=float(r[7])) for r in rows)
 
 
 def known_orders(conn: Conn, uuids: Iterable[str], identifiers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:

@@ -353,7 +353,14 @@ def test_a_submitted_attempt_the_exchange_does_not_know_is_missing(node: Account
     attempt = _attempt(db, side="bid", identifier="bot-5-1")
     db.execute("UPDATE order_attempts SET status = 'submitted', uuid = %s WHERE id = %s",
                (str(uuid_module.uuid4()), attempt))
-    report = node.request(1)
+    # just placed: the exchange may list it late, so "not found" proves nothing yet and the balances wait
+    account_repo.request_reconciliation(db, command_id=1, by="test")
+    eventually(lambda: node.counters()["deferred"] > 0 and "not listed by the exchange yet" in
+               node.counters().get("deferred_why", ""), 10_000 * MS, what="a deferred reconciliation")
+    assert len(account_repo.reports(db)) == 1
+    db.execute("UPDATE order_attempts SET created_at = now() - interval '31 seconds' WHERE id = %s", (attempt,))
+    report = node.reports(2)[-1]
+    assert report.trigger == "command"
     assert (report.ok, report.halted, report.differences, report.unknown_orders) == (False, True, [], [])
     assert [(m["attempt_id"], m["identifier"]) for m in report.missing_orders] == [(attempt, "bot-5-1")]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
 
 from execution.reconcile import (
+    MISSING_AFTER_S,
     Difference, ExchangeOrder, OurOrder, Report, compare_balances, confirm, find_missing, find_unknown, match_open,
     raw_deltas, reconcile, signature_of, unsettled,
 )
@@ -161,3 +163,12 @@ def test_confirm_keeps_only_what_both_observations_found() -> None:
     assert confirmed.unknown_orders == ()
     assert [o.attempt_id for o in confirmed.missing_orders] == [2]
     assert confirm(first, Report()).ok
+
+
+def test_a_just_placed_order_not_found_is_not_yet_missing() -> None:
+    """The exchange lists new orders late: a "not found" for a young submitted attempt waits, an old one is missing."""
+    young = replace(_ours(1, uuid="u-1"), age_s=0.02)
+    old = replace(_ours(2, uuid="u-2"), age_s=MISSING_AFTER_S)
+    why = unsettled([young, old], {1: None, 2: None})
+    assert len(why) == 1 and "not listed by the exchange yet" in why[0] and "attempt 1" in why[0]
+    assert find_missing([young, old], {1: None, 2: None}) == (old,)

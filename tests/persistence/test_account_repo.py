@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -86,10 +88,13 @@ def test_unresolved_live_attempts_and_known_orders(db: psycopg.Connection) -> No
     unk = _attempt(db, market="KRW-BTC", side="ask", created_at=T0, status="unknown")
     _attempt(db, market="KRW-BTC", side="bid", created_at=T0, status="unknown", mode="test")
     _attempt(db, market="KRW-BTC", side="bid", created_at=T0, status="done", uuid="u-2", identifier="x-2")
-    assert account_repo.unresolved_live(db) == (
-        OurOrder(attempt_id=sub, identifier=f"bot-{_trade_of(db, sub)}-1",
-                 status="submitted", market="KRW-BTC", uuid="u-1", executed_volume=D("0.001"), paid_fee=D("0.5")),
-        OurOrder(attempt_id=unk, identifier=f"bot-{_trade_of(db, unk)}-1", status="unknown", market="KRW-BTC"),
+    found = account_repo.unresolved_live(db)
+    assert all(o.age_s > 0 for o in found)  # their age, by the database's clock
+    assert tuple(replace(o, age_s=0.0) for o in found) == (
+        OurOrder(attempt_id=sub, identifier=f"bot-{_trade_of(db, sub)}-1", status="submitted", market="KRW-BTC",
+                 uuid="u-1", executed_volume=D("0.001"), paid_fee=D("0.5"), age_s=0.0),
+        OurOrder(attempt_id=unk, identifier=f"bot-{_trade_of(db, unk)}-1", status="unknown", market="KRW-BTC",
+                 age_s=0.0),
     )
     uuids, identifiers = account_repo.known_orders(db, ["u-1", "u-9"], ["x-2", "x-9"])
     assert (uuids, identifiers) == (frozenset({"u-1"}), frozenset({"x-2"}))
