@@ -68,16 +68,15 @@ from config.settings import AccountSettings
 from exchange.errors import ExchangeError, OrderNotFound
 from exchange.models import Account
 from exchange.rest import UpbitClient
-from execution.reasons import Flag, Status
-from execution.reconcile import (
-    QUOTE, ExchangeOrder, OurOrder, Report, confirm, match_open, raw_deltas, reconcile, signature_of, unsettled,
-)
+from model.reasons import Flag, Status
+from execution.reconcile import QUOTE, Report, confirm, match_open, raw_deltas, reconcile, signature_of, unsettled
+from model.reconciliation import ExchangeOrder, OurOrder
 from persistence import account as account_repo
 from persistence import alerts
 from persistence.account import RECONCILE, Holding
 from persistence.control import set_flag
 from persistence.errors import translated
-from supervisor.clock import Clock
+from model.clock import Clock
 
 log = logging.getLogger(__name__)
 

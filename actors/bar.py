@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from actors.node_actor import NodeActor
-from actors.messages import Bar, BarsClosed, ClockTicked, Drained, GapDetected, ReplayFinished, TradesReceived
+from model.market import Bar
+from actors.messages import BarsClosed, ClockTicked, Drained, GapDetected, ReplayFinished, TradesReceived
 from actors.peers import Peers
 from market.bars import BarAggregator
 from persistence import alerts

@@ -26,7 +26,7 @@ from execution.engine import Engine, EngineConfig, Exchange
 from execution.failpoints import Failpoints
 from execution.guards import GuardConfig, ModeDecision
 from persistence.notify import PAPER_TRADES
-from supervisor.clock import Clock, SystemClock
+from model.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from itertools import islice
 from typing import Any
 
 from actors.node_actor import NodeActor
-from actors.messages import ClockTicked, Pump, ReplayFinished, Trade, TradesReceived
+from actors.messages import Pump, ReplayFinished, TradesReceived
+from model.market import Trade
 from actors.peers import Peers
 from market.recording import CANDLES_KRW_BTC_1M, CAPTURE_2021_04_05, CAPTURE_2021_04_17, Recording, ReplayPacer
 from persistence import bars as bars_repo

@@ -23,7 +23,8 @@ from typing import Any
 
 import pykka
 
-from actors.messages import ClockTicked, GapDetected, Pump, Side, Trade, TradeSource, TradesReceived
+from actors.messages import ClockTicked, GapDetected, Pump, TradesReceived
+from model.market import Side, Trade, TradeSource
 from actors.node_actor import NodeActor
 from actors.peers import Peers
 from exchange.errors import ExchangeError

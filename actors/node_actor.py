@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.base import SupervisedActor
 from actors.board import Published, StatusBoard
+from otp.actor import SupervisedActor
+from persistence.errors import classified
 
 
 class NodeActor(SupervisedActor):
     """Publishes counters, mailbox depth, messages processed and last message time."""
+
+    classify = staticmethod(classified)  # exits report a lost database as DatabaseUnavailable
 
     def __init__(self, *, board: StatusBoard | None = None, **kw: Any) -> None:
         super().__init__(**kw)

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import Bar, BarsEvaluated, Drained, SignalKind, SignalRaised
+from model.market import Bar
+from actors.messages import BarsEvaluated, Drained
+from model.trading import SignalRaised
+from model.trading import SignalKind
 from actors.node_actor import NodeActor
 from persistence import alerts, control
 from persistence import paper as paper_repo

@@ -20,7 +20,9 @@ from typing import Any
 
 import psycopg
 
-from actors.messages import Bar, BarsClosed, BarsEvaluated, Drained, SignalRaised
+from model.market import Bar
+from actors.messages import BarsClosed, BarsEvaluated, Drained
+from model.trading import SignalRaised
 from actors.node_actor import NodeActor
 from actors.peers import Peers
 from persistence import bars as bars_repo

@@ -300,7 +300,7 @@ class _Backtest:
     # --- the run ---------------------------------------------------------------------------
 
     def _replay(self, settings: Settings, span: _Span) -> int:
-        from supervisor.root import RunOptions, run_system
+        from system.root import RunOptions, run_system
 
         enabled = not self.args.quiet and self.err.isatty()
         progress = FeedProgress(total=span.trades, first_offset=span.first_offset, last_offset=span.last_offset,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from actors.messages import Side, Trade
+from model.market import Side, Trade
 from exchange import rules
 from market.candles import CANDLE_COLUMNS
 from market.recording import candle_market_from_name

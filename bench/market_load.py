@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from market.recording import CAPTURE_2021_04_05, Recording
 
 PERIOD_S = 120.0  # the capture's length (18:17:00 → 18:19:00 UTC)

@@ -31,7 +31,7 @@ from multiprocessing.connection import Connection
 
 import orjson
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from bench.system import BenchError
 from bench.tick_stream import burst_trades, switch_interval
 from upbit_sim import SimConfig, SimServer

@@ -56,8 +56,8 @@ POLL_S = 0.01
 def _floor_child(conn: Connection) -> None:
     """A process that imports what a node process imports, says so, and ends."""
     import supervisor.cli  # noqa: F401 - the node's __mp_main__ is supervisor.__main__, which imports it
-    import supervisor.node  # noqa: F401
-    import supervisor.wiring  # noqa: F401 - every actor, psycopg, pykka, the market and trading modules
+    import system.node  # noqa: F401
+    import system.wiring  # noqa: F401 - every actor, psycopg, pykka, the market and trading modules
 
     conn.send("imported")
     conn.close()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 
 __all__ = ["Published", "Scheduled", "TradeSink", "burst_trades", "drive", "plan_stream", "switch_interval"]
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from actors.messages import Bar
+from model.market import Bar
 from bench.context import CANDLES, Context, Window
 from bench.result import Result
 from bench.stats import Figure, ratios

@@ -7,7 +7,7 @@
 - **Guards**: the effective mode against the requested one and why it was downgraded (the same
   report), the operator switches (``system_flags``), the latest audited ``execution_events``, and
   the blocked reasons of the latest attempts, each classed as a mode downgrade (the attempt still
-  ran, in a lower mode) or a stop (nothing was sent), as ``execution.reasons`` defines them.
+  ran, in a lower mode) or a stop (nothing was sent), as ``model.reasons`` defines them.
 - **Throttling**: attempts whose status is ``throttled`` or that carry the ``THROTTLED`` reason.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from dashboard.scrub import detail_text, scrub
-from execution.reasons import Flag, Reason, Status
+from model.reasons import Flag, Reason, Status
 
 RECENT_EVENTS = 20
 REASON_ATTEMPTS = 500  # the blocked reasons of this many latest attempts

@@ -43,7 +43,7 @@ from dashboard.guards import (
     read_switches,
     read_throttling,
 )
-from execution.reasons import Flag
+from model.reasons import Flag
 
 NOT_AVAILABLE = "not available in this build"
 

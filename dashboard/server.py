@@ -62,7 +62,7 @@ from config.parsing import is_loopback_host
 from config.secret import Secret
 from dashboard.status import Limits, build_health, build_series, build_status
 from persistence.errors import DatabaseError
-from supervisor.clock import Clock, SystemClock
+from model.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from dashboard.market import read_feed, read_portfolio, read_series
 from dashboard.rates import RateTracker
 from dashboard.sections import read_sections
 from dashboard.tree import read_tree
-from supervisor.clock import Clock
+from model.clock import Clock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

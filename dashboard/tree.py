@@ -222,7 +222,7 @@ def _lifecycles(conn: psycopg.Connection, since: datetime | None) -> dict[tuple[
 
 
 def _is_orderly(reason: str | None) -> bool:
-    """``normal`` and ``shutdown`` exits are not outages (``supervisor.exits``)."""
+    """``normal`` and ``shutdown`` exits are not outages (``otp.exits``)."""
     return reason is not None and reason.startswith(("shutdown", "normal"))
 
 

@@ -2,7 +2,7 @@
 
 The pure parts decide; the actors in ``actors/`` carry them out:
 
-- :mod:`execution.reasons` — the vocabulary: attempt statuses, blocked reasons, system flags.
+- :mod:`model.reasons` — the vocabulary: attempt statuses, blocked reasons, system flags.
 - :mod:`execution.guards` — which mode an intent really runs in (shadow, test or live) and why
   it was downgraded; live needs every guard to agree.
 - :mod:`execution.risk` — per-order and per-day limits, the KRW budget, the kill switch trip.

@@ -87,15 +87,15 @@ from execution import risk
 from execution.adoption import mismatches
 from execution.failpoints import Failpoints
 from execution.guards import GuardConfig, IntentFacts, ModeDecision, Verdict, decide_mode, gate
-from execution.reasons import Flag, Reason, Status
+from model.reasons import Flag, Reason, Status
 from persistence import account as account_repo
 from persistence import alerts, control, cursors
 from persistence import attempts as repo
 from persistence import exits as exits_repo
 from persistence import execution_state as state_repo
-from persistence.attempts import Intent
+from model.intents import Intent
 from persistence.errors import translated
-from supervisor.clock import Clock
+from model.clock import Clock
 from trading.orders import identifier, market_order_request, new_nonce
 
 log = logging.getLogger(__name__)

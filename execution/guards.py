@@ -69,7 +69,7 @@ shadow → ``LOGGED``. Otherwise, when the order group's requests left in this s
 next second and asks again; only a persistent throttle is recorded). Otherwise the status is
 ``None``: send it. An age that cannot be compared (NaN) counts as lagging. The verdict's reasons
 always include the decision's downgrade reasons; all reasons are listed once each, in the
-declaration order of :class:`~execution.reasons.Reason`, so the same situation is always
+declaration order of :class:`~model.reasons.Reason`, so the same situation is always
 recorded the same way.
 """
 
@@ -79,7 +79,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from config.settings import FeedSource, PaperProfile, Settings, TradeMode
-from execution.reasons import Flag, Reason, Status
+from model.reasons import Flag, Reason, Status
 
 __all__ = ["GuardConfig", "IntentFacts", "ModeDecision", "Verdict", "decide_mode", "gate"]
 

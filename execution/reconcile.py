@@ -38,30 +38,23 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from execution.reasons import Status
+from model.reasons import Status
+from model.reconciliation import ExchangeOrder, OurOrder, format_amount
+
+_ZERO = Decimal(0)
 
 __all__ = [
-    "QUOTE", "Difference", "ExchangeOrder", "OurOrder", "Report", "confirm", "compare_balances",
+    "QUOTE", "Difference", "Report", "confirm", "compare_balances",
     "find_missing", "find_unknown", "match_open", "raw_deltas", "reconcile", "unsettled",
 ]
 
 QUOTE = "KRW"
 MISSING_AFTER_S = 30.0
 """A submitted order the exchange has not listed for this long is missing; before, it may just be listed late."""
-_ZERO = Decimal(0)
-_FINAL_STATES = frozenset({"done", "cancel"})
-
-
-def _fmt(value: Decimal) -> str:
-    """``1,234.5`` — exact, grouped, no exponent, no trailing zeros."""
-    normal = value.normalize()
-    if normal == normal.to_integral_value():
-        normal = normal.quantize(Decimal(1))
-    return f"{normal:,f}"
 
 
 def _signed(value: Decimal) -> str:
-    return ("+" if value > 0 else "") + _fmt(value)
+    return ("+" if value > 0 else "") + format_amount(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,77 +71,13 @@ class Difference:
         return self.actual - self.expected
 
     def text(self) -> str:
-        value = "no price to value it" if self.value_krw is None else f"{_fmt(self.value_krw)} KRW"
-        return (f"{self.currency}: expected {_fmt(self.expected)}, exchange has {_fmt(self.actual)} "
+        value = "no price to value it" if self.value_krw is None else f"{format_amount(self.value_krw)} KRW"
+        return (f"{self.currency}: expected {format_amount(self.expected)}, exchange has {format_amount(self.actual)} "
                 f"({_signed(self.delta)}, {value})")
 
     def to_json(self) -> dict[str, Any]:
         return {"currency": self.currency, "expected": str(self.expected), "actual": str(self.actual),
                 "delta": str(self.delta), "value_krw": None if self.value_krw is None else str(self.value_krw)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeOrder:
-    """An order as the exchange showed it (open list or lookup): what reconciliation needs of it."""
-
-    uuid: str
-    identifier: str | None
-    market: str
-    side: str
-    ord_type: str
-    state: str
-    price: Decimal | None = None
-    volume: Decimal | None = None
-    executed_volume: Decimal = _ZERO
-    paid_fee: Decimal = _ZERO
-    ours_by_prefix: bool = False  # set by find_unknown: the identifier carries our bot's prefix
-
-    @classmethod
-    def from_order(cls, order: Any) -> ExchangeOrder:
-        """From an ``exchange.models.Order`` (duck-typed, so this module stays free of the client)."""
-        return cls(uuid=order.uuid, identifier=order.identifier, market=order.market, side=order.side,
-                   ord_type=order.ord_type, state=order.state, price=order.price, volume=order.volume,
-                   executed_volume=order.executed_volume, paid_fee=order.paid_fee)
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in _FINAL_STATES
-
-    def text(self) -> str:
-        what = f"{self.market} {self.side} {self.ord_type}"
-        if self.price is not None:
-            what += f" {_fmt(self.volume) if self.volume is not None else '?'} @ {_fmt(self.price)}"
-        ident = f"identifier {self.identifier!r}" if self.identifier else "no identifier"
-        prefix = ", carries our prefix: an attempt may be lost" if self.ours_by_prefix else ""
-        return f"{self.uuid} ({what}, {ident}{prefix})"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"uuid": self.uuid, "identifier": self.identifier, "market": self.market, "side": self.side,
-                "ord_type": self.ord_type, "state": self.state,
-                "price": None if self.price is None else str(self.price),
-                "volume": None if self.volume is None else str(self.volume),
-                "executed_volume": str(self.executed_volume), "ours_by_prefix": self.ours_by_prefix}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OurOrder:
-    """One of our live attempts that is not final (``submitted`` or ``unknown``)."""
-
-    attempt_id: int
-    identifier: str
-    status: str
-    market: str
-    uuid: str | None = None
-    executed_volume: Decimal = _ZERO
-    paid_fee: Decimal = _ZERO
-    age_s: float = float("inf")  # seconds since the attempt was created (the database's clock)
-
-    def text(self) -> str:
-        return f"attempt {self.attempt_id} ({self.identifier}, {self.market}, uuid {self.uuid or 'unknown'})"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"attempt_id": self.attempt_id, "identifier": self.identifier, "status": self.status,
-                "market": self.market, "uuid": self.uuid}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,7 +14,7 @@ caller passes the violations to :func:`execution.guards.gate` as ``IntentFacts.r
 * ``RISK_DAILY_LOSS_KRW``: once the realised loss of the current UTC day reaches it, entries stop
   (the caller also trips the kill switch, :func:`daily_loss_breached`); 0 = no daily limit. In
   live mode the realised loss is our *live* ledger's (:func:`live_realized`: real fills and real
-  fees, so slippage counts), never the paper book's.
+  fees, so slippage counts: :func:`model.risk.live_realized`), never the paper book's.
 
 Exits (sells) are checked by :func:`check_exit` against the limits that bound what an order may
 do, not against those that bound new exposure: ``LIVE_MARKETS`` (live) and ``RISK_MAX_ORDER_KRW``
@@ -30,24 +30,19 @@ with ``NOTHING_HELD`` (as it does when the volume is worth less than the venue's
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from config.settings import RiskSettings
+from model.risk import RiskState, aware
 from exchange.rules import min_order_total, quote_currency, round_volume
 
-__all__ = ["KrwBudget", "LiveOrder", "RiskState", "below_venue_minimum", "check_entry", "check_exit", "daily_loss_breached",
-           "live_realized", "sell_volume", "utc_day_start"]
+__all__ = ["KrwBudget", "below_venue_minimum", "check_entry", "check_exit", "daily_loss_breached",
+           "sell_volume"]
 
 _ZERO = Decimal(0)
-
-
-def _aware(moment: datetime, what: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got {moment!r}")
-    return moment
 
 
 def _krw(amount: Decimal) -> str:
@@ -62,19 +57,10 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RiskState:
-    """What the limits are checked against, as the caller last knew it."""
-
-    open_markets: frozenset[str]  # markets held live or with a non-final buy in flight
-    last_sell_at: Mapping[str, datetime]  # per market, aware UTC
-    realized_today_krw: Decimal  # realised PnL in the current UTC day (negative = loss)
-
-
 def check_entry(*, market: str, amount_krw: Decimal, now: datetime, state: RiskState,  # noqa: PLR0913
                 limits: RiskSettings, live: bool) -> tuple[str, ...]:
     """Every risk limit a buy of ``amount_krw`` on ``market`` at ``now`` breaks; ``()`` = none."""
-    _aware(now, "now")
+    aware(now, "now")
     problems: list[str] = []
     if amount_krw > limits.max_order_krw:
         problems.append(f"order total {_krw(amount_krw)} KRW above RISK_MAX_ORDER_KRW={_krw(limits.max_order_krw)}")
@@ -84,7 +70,7 @@ def check_entry(*, market: str, amount_krw: Decimal, now: datetime, state: RiskS
                         f"RISK_MAX_POSITIONS={limits.max_positions}")
     last_sell = state.last_sell_at.get(market)
     if last_sell is not None and limits.rebuy_cooldown_s > 0:
-        elapsed = (now - _aware(last_sell, "last_sell_at")).total_seconds()
+        elapsed = (now - aware(last_sell, "last_sell_at")).total_seconds()
         if elapsed < limits.rebuy_cooldown_s:
             problems.append(f"{market} sold {_seconds(elapsed)} s ago, within "
                             f"RISK_REBUY_COOLDOWN_S={_seconds(limits.rebuy_cooldown_s)}")
@@ -97,54 +83,11 @@ def check_entry(*, market: str, amount_krw: Decimal, now: datetime, state: RiskS
     return tuple(problems)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveOrder:
-    """One of our live orders as the ledger knows it: what it executed, and when it last filled."""
-
-    market: str
-    side: str  # "bid" | "ask"
-    executed_volume: Decimal
-    executed_funds: Decimal  # KRW paid (bid) or received (ask), before the fee
-    paid_fee: Decimal  # KRW
-    filled_at: datetime | None  # the time of its last fill; None = nothing filled
-
-
-def live_realized(orders: Iterable[LiveOrder], *, day_start: datetime) -> Decimal:
-    """Realised PnL, in KRW, of the sells that filled in the UTC day starting at ``day_start``.
-
-    ``orders`` in the order they were placed. Average cost per market: a buy adds its funds and
-    its fee to the cost of what is held; a sell realises ``funds − fee − volume × average cost``
-    and takes its volume (at average cost) out of what is held. A sell of more than the ledger
-    held (it cannot happen through this bot) is costed at the average of what was held.
-    """
-    _aware(day_start, "day_start")
-    day_end = day_start + timedelta(days=1)
-    held: dict[str, tuple[Decimal, Decimal]] = {}  # market -> (volume, cost)
-    realised = _ZERO
-    for order in orders:
-        if order.executed_volume <= 0:
-            continue
-        volume, cost = held.get(order.market, (_ZERO, _ZERO))
-        if order.side == "bid":
-            held[order.market] = (volume + order.executed_volume, cost + order.executed_funds + order.paid_fee)
-            continue
-        average = cost / volume if volume > 0 else _ZERO
-        taken = min(order.executed_volume, volume)
-        held[order.market] = (volume - taken, cost - average * taken)
-        if order.filled_at is not None and day_start <= order.filled_at < day_end:
-            realised += order.executed_funds - order.paid_fee - average * order.executed_volume
-    return realised
 
 
 def daily_loss_breached(realized_today_krw: Decimal, limits: RiskSettings) -> bool:
     """True when today's realised loss reached ``RISK_DAILY_LOSS_KRW`` (0 = no limit)."""
     return limits.daily_loss_krw > 0 and -realized_today_krw >= limits.daily_loss_krw
-
-
-def utc_day_start(moment: datetime) -> datetime:
-    """Midnight UTC of the UTC day ``moment`` falls in (aware; "today" for the daily loss)."""
-    utc = _aware(moment, "moment").astimezone(UTC)
-    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +140,7 @@ class KrwBudget:
 
     def observe(self, free_krw: Decimal, at: datetime) -> None:
         """A balance read of ``free_krw`` at ``at``; ignored when older than the latest one."""
-        _aware(at, "at")
+        aware(at, "at")
         if not free_krw.is_finite() or free_krw < 0:
             raise ValueError(f"free KRW must be a finite amount >= 0, got {free_krw!r}")
         if self._observed_at is not None and at < self._observed_at:
@@ -211,7 +154,7 @@ class KrwBudget:
         The balance must have been observed. Reserving a key that already holds a reservation
         changes nothing and returns ``True``.
         """
-        _aware(at, "at")
+        aware(at, "at")
         if not amount.is_finite() or amount <= 0:
             raise ValueError(f"a reservation must be a positive amount, got {amount!r}")
         if key in self._reservations:
@@ -227,7 +170,7 @@ class KrwBudget:
 
         Moves the reservation's time forward, never back; unknown keys are ignored.
         """
-        _aware(at, "at")
+        aware(at, "at")
         held = self._reservations.get(key)
         if held is not None and at > held.at:
             self._reservations[key] = _Reservation(held.amount, at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from persistence.attempts import Open
+from model.intents import Open
 from persistence.exits import PendingExit
 
 __all__ = ["describe_waiting"]

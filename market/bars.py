@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal, localcontext
 from typing import Final
 
-from actors.messages import Bar, Trade, TradeSource, valid_bar
+from model.market import Bar, Trade, TradeSource, valid_bar
 
 __all__ = ["BarAggregator"]
 

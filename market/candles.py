@@ -50,7 +50,7 @@ from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Final
 
-from actors.messages import Side, Trade, TradeSource, valid_trade
+from model.market import Side, Trade, TradeSource, valid_trade
 from exchange import rules
 
 __all__ = [

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from actors.messages import Trade, TradeSource
+from model.market import Trade, TradeSource
 from market.frames import FrameError, UpbitStreamError, decode_trade
 
 __all__ = ["CaptureError", "read_frames", "read_trades"]

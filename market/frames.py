@@ -40,7 +40,7 @@ from typing import Final, Literal
 
 import orjson
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from exchange import rules
 
 __all__ = [

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from actors.messages import Trade
+from model.market import Trade
 
 RECENT_IDS = 20_000  # per market: how many recent ids are remembered for de-duplication
 

@@ -32,7 +32,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from actors.messages import Trade, TradeSource
+from model.market import Trade, TradeSource
 from market import candles as candle_source
 from market import capture as capture_source
 from market import trades_file as trades_source

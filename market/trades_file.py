@@ -47,7 +47,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Final
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from exchange import rules
 
 __all__ = [

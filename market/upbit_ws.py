@@ -52,7 +52,7 @@ from typing import Final, Literal
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from actors.messages import Trade
+from model.market import Trade
 from market.frames import MARKET_CODE, FrameError, UpbitStreamError, decode_trade, subscription_message
 
 __all__ = [

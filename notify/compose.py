@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from notify.telegram import TEXT_LIMIT
-from persistence.alerts import Alert
+from model.alerts import Alert
 
 _ICON = {"info": "ℹ️", "warning": "⚠️", "error": "❗", "critical": "🚨"}
 

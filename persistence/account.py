@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 import psycopg
 
-from execution.reasons import Flag
-from execution.reconcile import OurOrder
+from model.reasons import Flag
+from model.reconciliation import OurOrder
 from persistence import execution_state
 from persistence.control import set_flag
 

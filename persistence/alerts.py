@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 
 import psycopg
 
+from model.alerts import LEVELS, Alert
 from persistence.notify import ALERTS
 
-LEVELS = ("info", "warning", "error", "critical")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Alert:
-    """One outbox row."""
-
-    id: int
-    created_at: datetime
-    kind: str
-    level: str
-    text: str
-    attempts: int
 
 
 def enqueue(cur: psycopg.Cursor | psycopg.Connection, *, kind: str, level: str, text: str) -> None:

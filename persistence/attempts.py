@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,37 +10,8 @@ from typing import Any
 import orjson
 import psycopg
 
+from model.intents import Attempt, Intent, Open
 from persistence import control, cursors
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Intent:
-    """A paper trade as execution sees it."""
-
-    paper_trade_id: int
-    market: str
-    side: str
-    price: Decimal
-    volume: Decimal
-    amount_krw: Decimal
-    created_at: datetime | None = None  # when the paper trade was committed (wall clock)
-    bar_ts: datetime | None = None  # the bar it was filled in (market time)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Attempt:
-    """One order attempt row to write."""
-
-    paper_trade_id: int
-    attempt: int
-    identifier: str
-    mode: str
-    status: str
-    market: str
-    side: str
-    request: dict
-    blocked_reasons: tuple[str, ...] = ()
-    error: str | None = None
 
 
 def intents_and_flags(conn: psycopg.Connection, after_id: int, limit: int) -> tuple[list[Intent], dict[str, Any]]:
@@ -125,25 +95,6 @@ def insert(cur: psycopg.Cursor, attempts: list[Attempt]) -> None:
             for a in attempts
         ],
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Open:
-    """A non-final attempt (``unknown`` or ``submitted``) as execution resumes it."""
-
-    id: int
-    paper_trade_id: int
-    attempt: int
-    identifier: str
-    mode: str
-    status: str
-    market: str
-    side: str
-    request: dict
-    uuid: str | None
-    lookups: tuple[datetime, ...]  # when the exchange answered "not found" for the identifier
-    created_at: datetime
-    review_since: datetime | None = None  # in the needs-review queue since (lookups could not settle it)
 
 
 def unresolved(conn: psycopg.Connection) -> list[Open]:

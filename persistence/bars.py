@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from actors.messages import Bar, TradeSource
+from model.market import Bar, TradeSource
 
 log = logging.getLogger(__name__)
 

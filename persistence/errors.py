@@ -58,6 +58,13 @@ def classify(exc: psycopg.Error) -> DatabaseError:
     return DatabaseBug(text)
 
 
+def classified(exc: BaseException) -> BaseException:
+    """``exc`` as the product reports it: a raw psycopg error becomes our database error type (so a lost
+    database is recognised as such, and a supervisor holds a restart until it is back); anything
+    else is itself."""
+    return classify(exc) if isinstance(exc, psycopg.Error) else exc
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for failures where trying again later can succeed."""
     return isinstance(exc, DatabaseUnavailable | TransientDatabaseError)

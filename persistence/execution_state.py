@@ -9,7 +9,7 @@ from decimal import Decimal
 import orjson
 import psycopg
 
-from execution.risk import LiveOrder, RiskState, live_realized, utc_day_start
+from model.risk import LiveOrder, RiskState, live_realized, utc_day_start
 
 _WENT_OUT = "('test_ok', 'done', 'submitted', 'unknown')"
 
@@ -24,7 +24,7 @@ def event(cur: psycopg.Cursor, kind: str, detail: Mapping[str, object], *, at: d
 def risk_state(conn: psycopg.Connection, *, mode: str, day_of: datetime) -> RiskState:
     """Open markets and last sells of ``mode``'s attempts that went out, and the realised PnL of the
     UTC day of ``day_of``: in live mode our live ledger's (real fills and fees,
-    :func:`execution.risk.live_realized`), otherwise the paper book's (market time, so a replay's
+    :func:`model.risk.live_realized`), otherwise the paper book's (market time, so a replay's
     days are the recording's). One committed read transaction, pipelined: it waits for the server
     once. Its cost grows with the number of markets (migration 0006's indexes) and, live, with
     the number of live orders that filled."""

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from actors.messages import ExitPlan, SignalKind
+from model.trading import ExitPlan, SignalKind
 from persistence import alerts
 from persistence.bars import array_literal, quote_array_text
 from persistence.notify import ALERTS, PAPER_TRADES

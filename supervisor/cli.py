@@ -33,18 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(parser, defaults_only=True)
     ctl = sub.add_parser("ctl", help="talk to the running system")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="CTL_COMMAND", required=True)
-    from supervisor import ctl as ctl_module
+    from tools import ctl as ctl_module
 
     ctl_module.add_commands(ctl_sub)
-    from supervisor import record, watchdog
+    from tools import record, watchdog
 
     record.add_parser(sub)
     watchdog.add_parser(sub)
-    from supervisor import preflight, smoke
+    from tools import preflight, smoke
 
     preflight.add_parser(sub)
     smoke.add_parser(sub)
-    from supervisor import drill
+    from tools import drill
 
     drill.add_parser(sub)
     sub.add_parser("sim", help="run the simulated Upbit (REST + WebSocket on loopback); see sim --help",
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return backtest_main(argv[1:], out=out)
     args = build_parser().parse_args(argv)
     if args.command == "preflight":  # before load_settings: a bad configuration is its first check's finding
-        from supervisor import preflight
+        from tools import preflight
 
         return preflight.preflight(args, out)
     try:
@@ -115,23 +115,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     configure_logging(settings)
     if args.command == "ctl":
-        from supervisor import ctl
+        from tools import ctl
 
         return ctl.run(settings, args, out)
     if args.command == "watchdog":
-        from supervisor import watchdog
+        from tools import watchdog
 
         return watchdog.watchdog(settings, args, out)
     if args.command == "record":
-        from supervisor import record
+        from tools import record
 
         return record.record(settings, args, out)
     if args.command == "smoke":
-        from supervisor import smoke
+        from tools import smoke
 
         return smoke.smoke(settings, args, out)
     if args.command == "drill":
-        from supervisor import drill
+        from tools import drill
 
         return drill.drill(settings, args, out)
     return _run(settings, args, out)
@@ -164,7 +164,7 @@ def replay_file_problem(settings: Settings) -> str | None:
 
 
 def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    from supervisor.root import RunOptions, run_system
+    from system.root import RunOptions, run_system
     from trading.strategy import StrategyError, load_factory
 
     try:

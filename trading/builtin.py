@@ -54,7 +54,8 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal, InvalidOperation
 
-from actors.messages import Bar, ExitPlan
+from model.market import Bar
+from model.trading import ExitPlan
 from trading.indicators import RollingMean, RollingStd, Rsi
 from trading.strategy import EnterLong, Exit, PartialExit
 from trading.strategy import fmt_price as _p

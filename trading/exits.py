@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from actors.messages import ExitPlan, SignalKind
+from model.trading import ExitPlan, SignalKind
 from trading.strategy import fmt_price as _p
 
 BPS = Decimal(10_000)

@@ -25,7 +25,7 @@ import secrets
 import string
 from decimal import ROUND_DOWN, Decimal
 
-from persistence.attempts import Intent
+from model.intents import Intent
 
 _BOT = re.compile(r"^[a-z0-9]{1,12}$")
 _NONCE = re.compile(r"^[a-z0-9]{4,16}$")

@@ -52,7 +52,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from actors.messages import Bar, ExitPlan, SignalKind, SignalRaised
+from model.market import Bar
+from model.trading import ExitPlan, SignalKind
+from model.trading import SignalRaised
 from exchange import rules
 from trading.exits import exit_plan_decision
 

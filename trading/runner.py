@@ -16,7 +16,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import replace
 
-from actors.messages import Bar, SignalKind, SignalRaised
+from model.market import Bar
+from model.trading import SignalKind
+from model.trading import SignalRaised
 from trading.strategy import Decision, EnterLong, Exit, PartialExit, Strategy, timeframe_of
 from trading.timeframe import BarRollup, Rolled
 

@@ -41,7 +41,8 @@ strategy decides exactly as an uninterrupted one would. A complete example::
 
     from decimal import Decimal
 
-    from actors.messages import Bar, ExitPlan
+    from model.market import Bar
+    from model.trading import ExitPlan
     from trading.indicators import RollingMax
     from trading.strategy import EnterLong
 
@@ -77,7 +78,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from actors.messages import Bar, ExitPlan, SignalRaised
+from model.market import Bar
+from model.trading import ExitPlan
+from model.trading import SignalRaised
 from trading.timeframe import format_timeframe, parse_timeframe
 
 __all__ = ["Decision", "EnterLong", "Exit", "ExitPlan", "Intent", "LoadedStrategy", "PartialExit", "Strategy",

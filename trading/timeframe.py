@@ -28,7 +28,7 @@ import re
 from decimal import Decimal
 from typing import NamedTuple
 
-from actors.messages import Bar
+from model.market import Bar
 
 DAY_S = 86_400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY_S}

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import orjson
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from upbit_sim.faults import Faults
 
 __all__ = ["AdminApi", "SimControl"]

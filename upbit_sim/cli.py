@@ -21,7 +21,7 @@ from market.candles import CandleError
 from market.capture import CaptureError
 from market.recording import CANDLES_KRW_BTC_1M, CAPTURE_2021_04_05, CAPTURE_2021_04_17, Recording
 from market.trades_file import TradesFileError
-from supervisor.signals import SignalRelay
+from otp.signals import SignalRelay
 from upbit_sim.config import SimConfig
 from upbit_sim.faults import Faults, parse_fault
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from market.recording import Recording
-from supervisor.clock import Clock, SystemClock
+from model.clock import Clock, SystemClock
 
 __all__ = ["SimConfig"]
 

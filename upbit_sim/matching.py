@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Final
 
-from actors.messages import Side, Trade
+from model.market import Side, Trade
 from upbit_sim.ledger import Ledger
 from upbit_sim.orders import Fill, Order
 

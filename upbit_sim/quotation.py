@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from actors.messages import Trade
+from model.market import Trade
 from exchange import rules
 from upbit_sim.errors import ApiError
 from upbit_sim.markets import MarketList

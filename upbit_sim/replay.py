@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from actors.messages import Trade
+from model.market import Trade
 from market.recording import Recording, ReplayPacer
 
 __all__ = ["Replayer"]

@@ -15,7 +15,7 @@ import time
 from decimal import Decimal
 from types import TracebackType
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from market.recording import CANDLES_KRW_BTC_1M, Recording, RecordingKind
 from exchange.rest import SIMULATOR_NAME
 from upbit_sim.admin import AdminApi

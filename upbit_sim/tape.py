@@ -18,11 +18,11 @@ import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from actors.messages import Trade
+from model.market import Trade
 from exchange import rules
 
 __all__ = ["BOOK_LEVELS", "Book", "Candle", "Print", "Tape", "Ticker"]

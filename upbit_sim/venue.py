@@ -36,9 +36,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from actors.messages import Trade
+from model.market import Trade
 from exchange import rules
-from supervisor.clock import Clock
+from model.clock import Clock
 from upbit_sim.errors import ApiError
 from upbit_sim.faults import Faults
 from upbit_sim.ledger import Holding, Ledger

@@ -24,9 +24,9 @@ from exchange.models import Order
 from exchange.rest import UpbitClient
 from persistence import account as account_repo
 from persistence.account import ReportRow
-from supervisor.child import ChildContext
-from supervisor.clock import FakeClock
-from supervisor.exits import ExitReason
+from otp.child import ChildContext
+from model.clock import FakeClock
+from otp.exits import ExitReason
 from tests.helpers import MS, eventually, new_threads
 from upbit_sim import SimConfig, SimServer
 

@@ -7,10 +7,11 @@ from decimal import Decimal as D
 import psycopg
 
 from actors.bar import FIRST_CHUNK, BarActor
-from actors.messages import BarsClosed, Side, Trade, TradeSource, TradesReceived
+from actors.messages import BarsClosed, TradesReceived
+from model.market import Side, Trade, TradeSource
 from actors.peers import Peers
-from supervisor.child import ChildContext
-from tests.actors.stand_in import StandIn, Told
+from otp.child import ChildContext
+from tests.fakes.stand_in_actor import StandIn, Told
 from tests.helpers import MS
 
 T0 = 1_780_000_000  # epoch seconds

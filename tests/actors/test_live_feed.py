@@ -11,10 +11,10 @@ from actors.live_feed import LiveFeedActor
 from actors.messages import ClockTicked, TradesReceived
 from actors.peers import Peers
 from market.recording import CAPTURE_2021_04_17
-from supervisor.child import ChildContext
-from tests.actors.stand_in import StandIn, Told
+from otp.child import ChildContext
+from tests.fakes.stand_in_actor import StandIn, Told
 from tests.helpers import MS
-from tests.market.fake_upbit_ws import FakeUpbitServer
+from tests.fakes.upbit_ws import FakeUpbitServer
 from tests.market.recorded_frames import raw_trade_frames
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from actors.notifier import BATCH, NotifierActor
 from persistence import alerts
-from supervisor.child import ChildContext
+from otp.child import ChildContext
 from tests.helpers import MS, eventually
 
 

@@ -11,10 +11,13 @@ import psycopg
 import pykka
 import pytest
 
-from actors.messages import Bar, BarsEvaluated, Drained, ExitPlan, SignalKind, SignalRaised, TradeSource
+from model.market import Bar, TradeSource
+from actors.messages import BarsEvaluated, Drained
+from model.trading import SignalRaised
+from model.trading import ExitPlan, SignalKind
 from actors.paper import PaperActor
 from persistence import paper as paper_repo
-from supervisor.child import ChildContext
+from otp.child import ChildContext
 from tests.helpers import MS, eventually, new_threads
 from trading.paper import PaperBook
 

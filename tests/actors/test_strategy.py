@@ -11,11 +11,13 @@ import psycopg
 import pykka
 import pytest
 
-from actors.messages import Bar, BarsClosed, BarsEvaluated, Drained, SignalRaised
+from model.market import Bar
+from actors.messages import BarsClosed, BarsEvaluated, Drained
+from model.trading import SignalRaised
 from actors.peers import Peers
 from actors.strategy import StrategyActor
 from persistence import bars as bars_repo
-from supervisor.child import ChildContext
+from otp.child import ChildContext
 from tests.helpers import MS, eventually, new_threads
 from tests.trading.replay import candle_bars
 from trading.runner import StrategyRunner

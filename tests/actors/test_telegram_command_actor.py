@@ -30,9 +30,9 @@ from actors.telegram_commands import (
 )
 from notify.telegram import Pacer, TelegramClient, Update
 from persistence import control
-from supervisor.child import ChildContext
-from supervisor.clock import FakeClock
-from supervisor.commands import CommandHandler, Outcome
+from otp.child import ChildContext
+from model.clock import FakeClock
+from system.commands import CommandHandler, Outcome
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import MS, eventually
 

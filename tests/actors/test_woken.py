@@ -12,7 +12,7 @@ import pykka
 import pytest
 
 from actors.woken import WokenActor
-from supervisor.child import ChildContext
+from otp.child import ChildContext
 from tests.helpers import MS, eventually
 
 CHANNEL = "woken_test"

@@ -23,7 +23,7 @@ from backtest.progress import FeedProgress
 from market.capture import read_trades as read_capture
 from market.trades_file import write_trades
 from persistence.db import with_database
-from tests.e2e.system import (BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env)
+from tests.e2e.harness import (BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env)
 
 REPO = Path(__file__).resolve().parents[2]
 # ``python -m supervisor backtest`` runs the same function (backtest.command.backtest_main).

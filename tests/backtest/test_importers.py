@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Side
+from model.market import Side
 from backtest.command import backtest_main
 from backtest.importers import UpbitImportError, import_candles, import_ticks
 from market.recording import Recording, RecordingKind

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from actors.messages import Trade
+from model.market import Trade
 from bench.market_load import PERIOD_S, Feeder, choose_markets, schedule, source_streams, spread
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from actors.messages import Trade
+from model.market import Trade
 from bench.order_attribution import CATEGORIES, PaperTrade, attribute
 from bench.tick_stream import Published, drive, plan_stream
 

@@ -20,8 +20,8 @@ import pytest
 
 from dashboard import DashboardServer
 from persistence import runtime
-from supervisor.clock import Clock
-from tests.e2e.system import Runner
+from model.clock import Clock
+from tests.e2e.harness import Runner
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -17,10 +17,10 @@ import psycopg
 
 from dashboard import DashboardServer
 from persistence.db import database_name
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.dashboard import rows
 from tests.dashboard.rows import NOW
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
+from tests.e2e.harness import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, output
 from tests.helpers import MS, eventually
 
 Start = Callable[..., DashboardServer]

@@ -16,7 +16,7 @@ from dashboard.sections import NOT_AVAILABLE, SECTIONS, read_sections, section_m
 from dashboard.status import Limits, build_health, build_status
 from dashboard.tree import read_tree
 from persistence import runtime
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.dashboard import rows
 from tests.dashboard.rows import NOW, ago
 

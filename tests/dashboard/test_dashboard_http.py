@@ -15,7 +15,7 @@ from dashboard import DashboardServer
 from dashboard.db import ReadOnlyPool
 from persistence.db import database_name, with_database
 from persistence.errors import DatabaseBug
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.dashboard import rows
 from tests.dashboard.conftest import get, get_json
 from tests.dashboard.rows import NOW

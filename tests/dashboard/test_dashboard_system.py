@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import SecretFilter, load_settings
 from dashboard import DashboardServer
 from tests.dashboard.conftest import get, get_json
-from tests.e2e.system import BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
+from tests.e2e.harness import BUSY_STRATEGY, CAPTURE_30S, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import MS, eventually
 
 Start = Callable[..., DashboardServer]
@@ -137,7 +137,7 @@ def test_a_finished_replay_is_healthy_and_says_so(runner: Runner, db_url: str, s
 
 
 def test_a_live_feed_that_goes_quiet_is_stale(runner: Runner, db_url: str, start_dashboard: Start) -> None:
-    from tests.market.fake_upbit_ws import FakeUpbitServer
+    from tests.fakes.upbit_ws import FakeUpbitServer
     from tests.market.recorded_frames import raw_trade_frames
 
     dash = start_dashboard(db_url, feed_stale_s=3.0)

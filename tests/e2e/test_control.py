@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from persistence import control, runtime
-from supervisor.commands import CommandHandler, Outcome
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
+from system.commands import CommandHandler, Outcome
+from tests.e2e.harness import BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 
 

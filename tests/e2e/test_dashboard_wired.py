@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.e2e.system import SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
+from tests.e2e.harness import SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.system import base_env
+from tests.e2e.harness import base_env
 
 # seed 8, four faults of these kinds, at speed 120 (a run of about 35 s): kill market 14%, telegram 32%, db 61%, crash market/feed 74%
 # (the kill and the outage are far enough apart for the root's restart window: see plan.py)

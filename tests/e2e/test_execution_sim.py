@@ -20,7 +20,7 @@ import pytest
 
 from config import LIVE_CONFIRM_PHRASE
 from market.recording import Recording
-from tests.e2e.system import BUSY_STRATEGY, CANDLES, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
+from tests.e2e.harness import BUSY_STRATEGY, CANDLES, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, output
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from market.recording import CAPTURE_2021_04_05, Recording
-from tests.e2e.system import Runner, base_env, exit_code, expected_capture_bars, output
+from tests.e2e.harness import Runner, base_env, exit_code, expected_capture_bars, output
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.system import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, expected_candle_bars,
+from tests.e2e.harness import (BUSY_STRATEGY, SLICE_FROM, SLICE_UNTIL, Runner, base_env, exit_code, expected_candle_bars,
                               expected_capture_bars, output)
 from tests.helpers import eventually
 
@@ -139,8 +139,8 @@ def test_same_slice_same_paper_results_with_or_without_a_kill(runner: Runner, db
 
 def test_live_feed_seam_against_a_loopback_upbit(runner: Runner, db_url: str) -> None:
     """FEED_SOURCE=upbit: the real WebSocket client, fed real recorded frames by a fake Upbit."""
-    from tests.e2e.system import CAPTURE_30S
-    from tests.market.fake_upbit_ws import FakeUpbitServer
+    from tests.e2e.harness import CAPTURE_30S
+    from tests.fakes.upbit_ws import FakeUpbitServer
     from tests.market.recorded_frames import raw_trade_frames
 
     frames = raw_trade_frames(CAPTURE_30S)

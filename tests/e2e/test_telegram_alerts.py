@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from notify.compose import line
-from persistence.alerts import Alert
-from tests.e2e.system import BUSY_STRATEGY, SLICE_FROM, Runner, base_env, exit_code, output
+from model.alerts import Alert
+from tests.e2e.harness import BUSY_STRATEGY, SLICE_FROM, Runner, base_env, exit_code, output
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import eventually
 

@@ -23,7 +23,7 @@ from exchange.errors import (
     TransientExchangeError,
 )
 from exchange.rest import UpbitClient
-from tests.exchange.scripted_upbit import Answer, ScriptedUpbit
+from tests.fakes.scripted_upbit import Answer, ScriptedUpbit
 from tests.helpers import MS, new_threads
 
 ACCESS, SECRET = "ACCESS-KEY-0123456789", "SECRET-KEY-0123456789-abcdefghijkl"

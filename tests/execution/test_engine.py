@@ -21,7 +21,7 @@ from execution.engine import Engine, EngineConfig
 from execution.failpoints import Failpoints
 from execution.guards import GuardConfig
 from persistence import control
-from supervisor.clock import SystemClock
+from model.clock import SystemClock
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 

@@ -24,8 +24,8 @@ from execution.engine import Engine, EngineConfig
 from execution.failpoints import Failpoints
 from execution.guards import GuardConfig
 from persistence import control
-from supervisor.clock import FakeClock, SystemClock
-from supervisor.root import reset_sandbox
+from model.clock import FakeClock, SystemClock
+from system.root import reset_sandbox
 from tests.helpers import eventually
 from upbit_sim import SimConfig, SimServer
 

@@ -10,7 +10,7 @@ import pytest
 
 from config.settings import LIVE_CONFIRM_PHRASE, PaperProfile, TradeMode, load_settings
 from execution.guards import GuardConfig, IntentFacts, ModeDecision, Verdict, decide_mode, gate
-from execution.reasons import Reason, Status
+from model.reasons import Reason, Status
 
 SHADOW, TEST, LIVE = TradeMode.SHADOW, TradeMode.TEST, TradeMode.LIVE
 R = Reason

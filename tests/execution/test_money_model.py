@@ -58,10 +58,10 @@ from execution.guards import GuardConfig
 from persistence import exits as exits_repo
 from persistence import control
 from persistence.db import with_database
-from supervisor.child import ChildContext
-from supervisor.clock import FakeClock
-from supervisor.commands import CommandHandler
-from supervisor.root import discard_runtime_mode
+from otp.child import ChildContext
+from model.clock import FakeClock
+from system.commands import CommandHandler
+from system.root import discard_runtime_mode
 from upbit_sim import SimConfig, SimServer
 
 ACCESS, SECRET = "MODELKEY" * 3, "MODELSECRET" * 4

@@ -7,11 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from execution.reconcile import (
-    MISSING_AFTER_S,
-    Difference, ExchangeOrder, OurOrder, Report, compare_balances, confirm, find_missing, find_unknown, match_open,
-    raw_deltas, reconcile, signature_of, unsettled,
-)
+from execution.reconcile import MISSING_AFTER_S, Difference, Report, compare_balances, confirm, find_missing, find_unknown, match_open, raw_deltas, reconcile, signature_of, unsettled
+from model.reconciliation import ExchangeOrder, OurOrder
 
 BTC_PRICE = {"BTC": D(100_000_000)}
 

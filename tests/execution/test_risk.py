@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.settings import RiskSettings
-from execution.risk import (
-    KrwBudget, RiskState, below_venue_minimum, check_entry, check_exit, daily_loss_breached, sell_volume, utc_day_start,
-)
+from execution.risk import KrwBudget, below_venue_minimum, check_entry, check_exit, daily_loss_breached, sell_volume
+from model.risk import RiskState, utc_day_start
 
 NOW = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
 LIMITS = RiskSettings(max_order_krw=D(1_000_000), daily_loss_krw=D(100_000), max_positions=2,

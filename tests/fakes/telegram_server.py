@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from supervisor.drill.telegram_stub import answer, read_call, serve
+from tools.drill.telegram_stub import answer, read_call, serve
 
 
 @dataclass

@@ -16,7 +16,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.messages import Trade
+from model.market import Trade
 from exchange import rules
 from market.bars import BarAggregator
 from market.candles import CandleError

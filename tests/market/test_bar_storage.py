@@ -14,7 +14,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from actors.messages import Bar, TradeSource
+from model.market import Bar, TradeSource
 from persistence import bars as bars_repo
 from persistence.bars import pipelined_transaction
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Bar, Side, Trade, TradeSource
+from model.market import Bar, Side, Trade, TradeSource
 from market.bars import BarAggregator
 from market.capture import read_trades as read_capture
 from market.recording import Recording

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from market.candles import Candle, CandleError, count_trades, expand_candle, read_candles, read_trades
 
 HEADER = "timestamp,open,high,low,close,volume"

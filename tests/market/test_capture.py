@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import TradeSource
+from model.market import TradeSource
 from market.capture import CaptureError, read_frames, read_trades
 from market.recording import BUNDLED_DATA_DIR
 from tests.market.recorded_frames import raw_frames

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from market.frames import FrameError, UpbitStreamError, decode_trade, subscription_message
-from tests.market.fake_upbit_ws import to_default_format
+from tests.fakes.upbit_ws import to_default_format
 from tests.market.recorded_frames import raw_frames, raw_trade_frames
 
 # The first frame of the 2021-04-17 capture, byte for byte.

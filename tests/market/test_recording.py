@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import TradeSource
+from model.market import TradeSource
 from market.capture import read_trades as read_capture
 from market.recording import Recording, RecordingKind, ReplayPacer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from market.candles import CandleError
 from market.capture import read_trades as read_capture
 from market.recording import Recording, RecordingKind, candle_market_from_name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.messages import Trade, TradeSource
+from model.market import Trade, TradeSource
 from market.capture import read_trades
 from market.upbit_ws import (
     Backoff,
@@ -25,7 +25,7 @@ from market.upbit_ws import (
     UpbitTradeStream,
 )
 from tests.helpers import MS, eventually, new_threads
-from tests.market.fake_upbit_ws import FakeUpbitServer
+from tests.fakes.upbit_ws import FakeUpbitServer
 from tests.market.recorded_frames import raw_frames, raw_trade_frames
 
 MARKETS_30S = ["KRW-LAMB", "KRW-WAVES", "BTC-ITAM"]

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notify.compose import compose, split
-from persistence.alerts import Alert
+from model.alerts import Alert
 
 
 def _alert(i: int, kind: str, text: str = "t") -> Alert:

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import psycopg
 import pytest
 
-from execution.reconcile import OurOrder
+from model.reconciliation import OurOrder
 from persistence import account as account_repo
 from persistence.account import Holding
 from persistence.errors import IntegrityViolation, translated

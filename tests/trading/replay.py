@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import Bar
+from model.market import Bar
 from market.bars import BarAggregator
 from market.recording import CANDLES_KRW_BTC_1M, Recording
 from trading.paper import Fill, PaperBook, Resolved

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.messages import Bar, ExitPlan, SignalKind, TradeSource
+from model.market import Bar, TradeSource
+from model.trading import ExitPlan, SignalKind
 from tests.trading.replay import Run, candle_bars, run_pipeline
 from trading.builtin import MeanReversion, SmaMomentum, VolatilityBreakout
 from trading.runner import StrategyRunner

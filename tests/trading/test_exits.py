@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.messages import ExitPlan, SignalKind
+from model.trading import ExitPlan, SignalKind
 from trading.exits import exit_plan_decision
 
 D = Decimal

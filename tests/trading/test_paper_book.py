@@ -7,7 +7,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.messages import Bar, ExitPlan, SignalKind, SignalRaised, TradeSource
+from model.market import Bar, TradeSource
+from model.trading import ExitPlan, SignalKind
+from model.trading import SignalRaised
 from trading.paper import BookChanges, Mark, PaperBook, Position
 
 D = Decimal

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 import trading.strategy as strategy_module
-from actors.messages import Bar, ExitPlan, SignalKind, SignalRaised, TradeSource
+from model.market import Bar, TradeSource
+from model.trading import ExitPlan, SignalKind
+from model.trading import SignalRaised
 from trading.runner import StrategyRunner
 from trading.strategy import EnterLong, Exit, PartialExit, StrategyError, load_factory
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.messages import Bar, TradeSource
+from model.market import Bar, TradeSource
 from trading.timeframe import BarRollup, format_timeframe, parse_timeframe, window_start
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.helpers import MS, eventually, new_threads
 from tests.upbit_sim.sim_client import SignedClient
 from upbit_sim import SimConfig, SimServer

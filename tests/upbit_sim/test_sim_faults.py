@@ -9,7 +9,7 @@ import orjson
 import pytest
 import requests
 
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.helpers import MS
 from tests.upbit_sim.conftest import ACCESS, MakeSim
 from tests.upbit_sim.sim_client import SignedClient, error_name

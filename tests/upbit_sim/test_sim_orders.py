@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.upbit_sim.conftest import ACCESS, OTHER_ACCESS, OTHER_SECRET
 from tests.upbit_sim.sim_client import SignedClient, error_name
 from upbit_sim import SimServer

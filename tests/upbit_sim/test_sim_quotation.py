@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from actors.messages import Side, Trade, TradeSource
+from model.market import Side, Trade, TradeSource
 from exchange import rules
 from tests.upbit_sim.conftest import MakeSim
 from tests.upbit_sim.sim_client import SignedClient, error_name

@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from supervisor.clock import FakeClock
+from model.clock import FakeClock
 from tests.upbit_sim.conftest import MakeSim
 from tests.upbit_sim.sim_client import SignedClient, error_name
 from upbit_sim import SimServer

@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from actors.messages import Side
+from model.market import Side
 from market.frames import FrameError, decode_trade, subscription_message
 from tests.helpers import MS, eventually
 from tests.upbit_sim.conftest import ACCESS, SECRET, MakeSim
