@@ -1,15 +1,15 @@
-"""Upbit request signing (pure functions; upbit-api.md §1).
+"""Upbit request signing (pure functions; docs/upbit-api.md §1).
 
 A private request carries ``Authorization: Bearer <jwt>``. The JWT's claims are ``access_key``
 and a fresh ``nonce`` (a UUID4), and, when the request has parameters, ``query_hash`` (the
 lower-case hex SHA-512 of the parameter string) and ``query_hash_alg: "SHA512"``. It is signed
 HS256 with the secret key, as ccxt and pyupbit do (the docs' example token is HS512; the server
-accepts both, see the CONFLICT note in upbit-api.md §1.2).
+accepts both, see the CONFLICT note in docs/upbit-api.md §1.2).
 
 The parameter string is ``k=v&k2=v2`` in insertion order, *not* percent-encoded, with array values
 written as ``key[]=v`` once per value. It is the same string for a GET/DELETE query and for a POST
 body (the body's parameters written as a query string, not the JSON text). The URL itself carries
-the percent-encoded form (``:`` and ``+`` in dates must be encoded, upbit-api.md §1.3 FAQ).
+the percent-encoded form (``:`` and ``+`` in dates must be encoded, docs/upbit-api.md §1.3).
 
 Parameters are normalised once by :func:`param_pairs` and every other function takes its output,
 so the hashed string, the URL query and the JSON body can never disagree.

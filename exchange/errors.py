@@ -1,7 +1,7 @@
 """Our exchange errors: one hierarchy, classified once, with a hint a person can act on.
 
 Upbit answers errors as ``{"error": {"name": …, "message": …}}`` with a documented HTTP status
-(upbit-api.md §3); ``name`` is occasionally a number. :func:`from_response` turns such an answer
+(docs/upbit-api.md §3); ``name`` is occasionally a number. :func:`from_response` turns such an answer
 into one of the classes below, :func:`network_error` does the same for a transport failure, and
 :func:`is_retryable` is the single retry policy (used by ``rest.py``'s tenacity decorators).
 

@@ -3,7 +3,7 @@
 Upbit counts requests per *group* and per second, and says how many are left in the
 ``Remaining-Req: group=default; min=1800; sec=29`` header of every answer (``min`` is deprecated
 and ignored). Over the limit it answers 429; continuing after a 429 earns a temporary block, HTTP
-418 (upbit-api.md §3). So the client:
+418 (docs/upbit-api.md §3.3). So the client:
 
 1. reserves a token from the group's bucket before every request and waits the returned delay,
    so it normally stops *before* the exchange would answer 429;
@@ -41,7 +41,7 @@ _ORDER_LIMIT_RAISED = datetime(2026, 8, 21, tzinfo=_KST)  # 8/s → 12/s [D-orde
 
 
 def documented_limits(at: datetime | None = None) -> dict[str, float]:
-    """Requests per second per group, as documented (upbit-api.md §3 table)."""
+    """Requests per second per group, as documented (docs/upbit-api.md §3.2)."""
     when = datetime.now(UTC) if at is None else (at if at.tzinfo is not None else at.replace(tzinfo=UTC))
     return {
         "market": 10.0, "candle": 10.0, "trade": 10.0, "ticker": 10.0, "orderbook": 10.0,

@@ -5,7 +5,7 @@ wanted for; ``None`` = now), so a recording from 2021 or 2024 validates against 
 time. A naive ``at`` is read as UTC. Change instants are given in KST (UTC+9), the exchange's zone.
 
 KRW market tick tables (lower bound inclusive, upper bound exclusive), all from the Upbit docs
-(see ``/work/shared/reference/upbit-api.md`` §4 for the sources):
+(see ``docs/upbit-api.md`` §4 for the sources):
 
 * before 2024-01-29: the old table (≥2M → 1000, 1M–2M → 500, … 100–1k → 1, <0.1 → 0.0001);
 * 2024-01-29: everything below 10,000 KRW got finer (1k–10k → 1, 100–1k → 0.1, …);
@@ -301,7 +301,7 @@ def check_order(*, market: str, side: str, ord_type: str, price: Decimal | None,
                 at: datetime | None = None) -> list[str]:
     """Problems with an order, in words a person can act on; ``[]`` when Upbit should accept it.
 
-    Field rules (upbit-api.md §2 POST /v1/orders): ``limit`` needs price and volume; ``price``
+    Field rules (docs/upbit-api.md §2.3, POST /v1/orders): ``limit`` needs price and volume; ``price``
     (market buy by total) is a bid with ``price`` = total and no volume; ``market`` (market sell)
     is an ask with volume and no price; ``best`` needs ``time_in_force`` ioc/fok, a bid sends the
     total as ``price``, an ask sends ``volume``. ``post_only`` only with ``limit``; ioc/fok only

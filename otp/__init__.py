@@ -4,6 +4,9 @@ The engine imports nothing of the product (an import-linter contract says so): i
 anything with a ``ChildHandle``, reads time through its own ``Clock`` interface and reports exits
 with whatever exception a ``SupervisedActor`` subclass classifies them as.
 
+Ids such as ``(S13)`` in this package's docstrings name the rules of ``docs/supervision.md``,
+which gives each rule's source (OTP, Akka, supervisord, pykka) and the tests that prove it.
+
 The supervision contract
 ========================
 

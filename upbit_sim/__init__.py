@@ -30,14 +30,14 @@ Modules, one concept each: ``config`` (settings), ``server`` (wiring, lifecycle)
 (market list), ``replay``, ``ws`` (WebSocket server), ``subscription``, ``wire`` (WS messages),
 ``admin`` (``/_sim`` endpoints), ``cli`` (``sim_main``).
 
-Facts follow ``/work/shared/reference/upbit-api.md``. What the docs leave open is marked
+Facts follow ``docs/upbit-api.md``. What the docs leave open is marked
 UNCONFIRMED where it is decided; in short: the error names for a duplicate identifier, a missing
 token, an unlisted market and a form-encoded POST; the 418 block thresholds and the 429/418 body
 (JSON here); 201 for POST /v1/orders; that order-test burns no identifier; cancel of an ended
 order (``order_not_found``); post_only that would take (cancelled, not refused); market buys
 ending ``cancel`` when dust is left; ``avg_buy_price`` without fees; the WS idle close code, that
 a bad subscription closes the connection, that a new subscription replaces the old one, and the
-SIMPLE keys the reference marks unconfirmed. Fills against recorded trades are the simulator's
+SIMPLE keys marked unconfirmed there (§5.5). Fills against recorded trades are the simulator's
 own model (:mod:`upbit_sim.matching`), as is the synthetic order book (:mod:`upbit_sim.tape`).
 """
 

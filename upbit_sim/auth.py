@@ -1,4 +1,4 @@
-"""REST authentication as Upbit does it: a signed JWT per request (``upbit-api.md`` §1), sans-I/O.
+"""REST authentication as Upbit does it: a signed JWT per request (``docs/upbit-api.md`` §1), sans-I/O.
 
 A private request carries ``Authorization: Bearer <jwt>``. The token's payload holds
 ``access_key``, a fresh ``nonce`` and, when the request has parameters, ``query_hash`` (lower-case

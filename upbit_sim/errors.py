@@ -1,7 +1,7 @@
 """Upbit's REST error answers: ``{"error":{"name":…,"message":…}}`` with the documented status.
 
 Every refusal the simulator gives is an :class:`ApiError`; the HTTP layer turns it into the body
-and status. Names and messages follow ``upbit-api.md`` §3; the constructors below are the only
+and status. Names and messages follow ``docs/upbit-api.md`` §3; the constructors below are the only
 place a name is spelled, so a test can compare against them.
 """
 
@@ -29,7 +29,7 @@ class ApiError(Exception):
         """The JSON body Upbit sends for this error."""
         return orjson.dumps({"error": {"name": self.name, "message": self.message}})
 
-    # --- 401: authentication (upbit-api.md §3 "401") ----------------------------------
+    # --- 401: authentication (docs/upbit-api.md §3.5 "401") -------------------------
 
     @classmethod
     def no_token(cls) -> ApiError:
@@ -103,7 +103,7 @@ class ApiError(Exception):
     def not_found(cls, path: str) -> ApiError:
         return cls(404, 404, f"No route for {path}")
 
-    # --- 429 / 418: rate limits (upbit-api.md §3 "Over the limit") ---------------------------
+    # --- 429 / 418: rate limits (docs/upbit-api.md §3.3 "Over the limit") ----------------------
 
     @classmethod
     def too_many_requests(cls, group: str) -> ApiError:

@@ -1,7 +1,7 @@
 """Fills: how the replayed trade stream executes the simulated orders of one market.
 
 A real exchange matches against its order book; the simulator has only the recorded trades, so
-an order fills when a recorded trade *prints* through it (``upbit-api.md`` has no rule for this;
+an order fills when a recorded trade *prints* through it (``docs/upbit-api.md`` has no rule for this;
 it is the simulator's model, chosen to be conservative and deterministic):
 
 - a **limit bid** fills when a trade prints at or below its price, a **limit ask** at or above.

@@ -1,6 +1,6 @@
 """Orders: the request rules of ``POST /v1/orders`` and the order record the venue keeps.
 
-:func:`parse_order_request` checks a request's fields the way Upbit does (``upbit-api.md`` §2,
+:func:`parse_order_request` checks a request's fields the way Upbit does (``docs/upbit-api.md`` §2.3,
 "POST /v1/orders") and returns an :class:`OrderRequest` or raises :class:`ApiError`:
 
 ==========  =====  ==========================================  ================================

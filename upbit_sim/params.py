@@ -1,6 +1,6 @@
 """A request's parameters, wherever they came from: URL query, form body or JSON body.
 
-Upbit clients differ in where they put parameters (``upbit-api.md`` §1.3): ccxt sends GET and
+Upbit clients differ in where they put parameters (``docs/upbit-api.md`` §1.3): ccxt sends GET and
 DELETE parameters in the URL and POST parameters as JSON; pyupbit sends GET parameters as a
 form-encoded *body* and DELETE parameters as JSON. :class:`Params` keeps them in arrival order
 (the order matters for the ``query_hash``), with arrays as repeated ``key[]`` entries.

@@ -1,9 +1,9 @@
 """The public quotation endpoints, answered from the replayed market state (:class:`Tape`).
 
-Quotation answers write numbers as JSON **numbers** (``upbit-api.md`` §2 conventions). A market
+Quotation answers write numbers as JSON **numbers** (``docs/upbit-api.md`` §2.1). A market
 that is listed but has printed no trade yet in the replay has no ticker, trades or book; it is
-answered like an unknown code, 404 ``{"name":404,"message":"Code not found"}`` (UNCONFIRMED: the
-reference documents numeric names but not this answer), since the simulator has nothing to say.
+answered like an unknown code, 404 ``{"name":404,"message":"Code not found"}`` (UNCONFIRMED: §3.4
+documents numeric names but not this answer), since the simulator has nothing to say.
 Trades and candles are listed newest first (ccxt's example shows it; UNCONFIRMED in the docs).
 """
 

@@ -1,6 +1,6 @@
 """Upbit's request budgets: per-group windows, ``Remaining-Req``, 429 and then 418 (sans-I/O).
 
-Groups and limits (``upbit-api.md`` §3):
+Groups and limits (``docs/upbit-api.md`` §3.2):
 
 ==================  ============================  ==============  =========
 group               requests                      limit           counted per

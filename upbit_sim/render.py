@@ -1,7 +1,7 @@
 """JSON shapes of the exchange (private) endpoints: orders, trades, accounts, order chance.
 
 Exchange endpoints write decimals as **strings** (``"balance":"0.005"``) and times as ISO-8601 in
-KST with a ``+09:00`` offset, as ``api.upbit.com`` does (``upbit-api.md`` §2 conventions).
+KST with a ``+09:00`` offset, as ``api.upbit.com`` does (``docs/upbit-api.md`` §2.1).
 Decimals are written exactly, without exponent or trailing zeros (``"0.0015"``, ``"8004"``).
 """
 

@@ -1,6 +1,6 @@
 """The WebSocket subscription request: parse and check it like Upbit does (sans-I/O).
 
-A request is one JSON **array** (``upbit-api.md`` §5)::
+A request is one JSON **array** (``docs/upbit-api.md`` §5.2)::
 
     [{"ticket":"<unique>"},
      {"type":"trade","codes":["KRW-BTC"],"is_only_realtime":true},

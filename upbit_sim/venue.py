@@ -248,7 +248,7 @@ class Venue:
         """Bulk cancel (``DELETE /v1/orders/open`` by filter, ``/v1/orders/uuids`` by ids).
 
         The answer shape, ``{"success":{"count","orders"},"failed":{"count","orders"}}`` with
-        ``{uuid, market, identifier}`` rows, is UNCONFIRMED (not in the reference).
+        ``{uuid, market, identifier}`` rows, is UNCONFIRMED (docs/upbit-api.md §2.5).
         """
         with self._lock:
             candidates = [o for o in self._user_orders.get(user, []) if self._visible(o)]

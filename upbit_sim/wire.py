@@ -1,12 +1,12 @@
 """Upbit WebSocket messages on the wire: trade, ticker, orderbook, myOrder, myAsset (sans-I/O).
 
 Each message is one UTF-8 JSON object sent as a **binary** frame, with numbers as JSON numbers
-and ``stream_type`` ``SNAPSHOT`` or ``REALTIME`` (``upbit-api.md`` §5). ``DEFAULT`` uses the long
-key names, ``SIMPLE`` the short ones of the reference tables; ``JSON_LIST`` and ``SIMPLE_LIST``
+and ``stream_type`` ``SNAPSHOT`` or ``REALTIME`` (``docs/upbit-api.md`` §5). ``DEFAULT`` uses the long
+key names, ``SIMPLE`` the short ones of its §5.5 tables; ``JSON_LIST`` and ``SIMPLE_LIST``
 send the same objects wrapped in a JSON array. myOrder/myAsset keys without a documented SIMPLE
-spelling keep their DEFAULT name in SIMPLE (UNCONFIRMED); orderbook ``as``/``bs``/``lv`` are
-UNCONFIRMED in the reference too. A myOrder ``trade`` event carries the fill's price and volume
-(the reference documents ``price`` as "the fill price when state=trade"; ``volume`` UNCONFIRMED).
+spelling keep their DEFAULT name in SIMPLE (UNCONFIRMED); orderbook ``lv`` is UNCONFIRMED too
+(``as``/``bs`` are seen in our recordings). A myOrder ``trade`` event carries the fill's price and
+volume (``price`` is documented as the fill price when state=trade; ``volume`` is UNCONFIRMED).
 """
 
 from __future__ import annotations

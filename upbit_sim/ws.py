@@ -1,6 +1,6 @@
 """The WebSocket side: ``/websocket/v1`` (public) and ``/websocket/v1/private`` (myOrder, myAsset).
 
-Behaviour (``upbit-api.md`` §5):
+Behaviour (``docs/upbit-api.md`` §5):
 
 - the upgrade of ``/websocket/v1/private`` needs ``Authorization: Bearer <jwt>`` (access key and
   nonce); a bad one is refused with HTTP 401 and an ``INVALID_AUTH`` body. Connections count in

@@ -1,6 +1,6 @@
 """A loopback WebSocket server that speaks Upbit's public trade protocol and replays real frames.
 
-It behaves like ``wss://api.upbit.com/websocket/v1`` as described in the reference notes:
+It behaves like ``wss://api.upbit.com/websocket/v1`` as described in ``docs/upbit-api.md`` §5:
 
 - the client's first message must be the subscription, a JSON array as a text frame with a
   ``{"ticket":…}``, a ``{"type":"trade","codes":[…]}`` (upper-case codes) and optionally a
@@ -34,7 +34,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.helpers import MS
 
-#: SIMPLE → DEFAULT key names of a trade message (upbit-api.md §5, "Field names").
+#: SIMPLE → DEFAULT key names of a trade message (docs/upbit-api.md §5.5).
 SIMPLE_TO_DEFAULT_TRADE_KEYS = {
     "ty": "type",
     "cd": "code",

@@ -1,4 +1,4 @@
-"""``SupervisedActor`` (``otp/actor.py``), and the pykka behaviour it is built on (checklist J)."""
+"""``SupervisedActor`` (``otp/actor.py``), and the pykka behaviour it is built on (docs/supervision.md, checklist J)."""
 
 from __future__ import annotations
 

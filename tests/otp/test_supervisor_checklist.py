@@ -1,4 +1,4 @@
-"""Checklist items of ``supervision.md`` §3 that had no test yet (OTP supervisor_SUITE parity)."""
+"""Checklist items of ``docs/supervision.md`` §3 that had no test yet (OTP supervisor_SUITE parity)."""
 
 from __future__ import annotations
 

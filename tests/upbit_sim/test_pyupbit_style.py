@@ -1,6 +1,6 @@
 """Fidelity: requests built by hand exactly as pyupbit builds them (requests + pyjwt) are served.
 
-pyupbit's quirks (``upbit-api.md`` §1.3): it signs with HS256; it hashes
+pyupbit's quirks (``docs/upbit-api.md`` §1.3): it signs with HS256; it hashes
 ``urlencode(query, doseq=True).replace("%5B%5D=", "[]=")`` — percent-encoded except ``[]``; it
 sends GET parameters as a *form-encoded body*, DELETE parameters as a body too, POST parameters
 as JSON; and it parses ``Remaining-Req`` on every answer with a regex, failing if it is absent.
