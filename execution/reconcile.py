@@ -1,7 +1,8 @@
 """Reconciliation, the pure part: the exchange's balances and open orders against our ledger.
 
-Values in, a :class:`Report` out; no I/O. ``actors/account.py`` gathers the values and records the
-outcome (its module docstring states the whole reconciliation contract).
+Values in, a :class:`Report` out; no I/O. :mod:`execution.reconcile_run` decides everything around
+a comparison — when one is due, when it waits, what it writes — and states the whole
+reconciliation contract; ``actors/account.py`` gathers the values and writes the outcome.
 
 **Balances.** For every currency either side knows, ``delta = actual - expected``, where
 *actual* is the exchange's ``balance + locked`` and *expected* is the baseline plus our fills
