@@ -392,3 +392,56 @@ def test_without_keys_the_actor_idles_and_says_why(node: AccountNode, db: psycop
     node.clock.advance(INTERVAL)
     assert node.ref is not None and node.ref.is_alive()
     assert account_repo.reports(db) == [] and account_repo.baseline(db) is None
+
+
+def _written(db: psycopg.Connection) -> dict[str, Any]:
+    """Everything a reconciliation writes, to compare before and after."""
+    return {"reports": _rows(db, "SELECT id FROM reconciliation_reports"),
+            "flags": _rows(db, "SELECT name, value FROM system_flags WHERE name LIKE 'reconcile%%' ORDER BY name"),
+            "alerts": _rows(db, "SELECT id FROM alerts"), "events": _rows(db, "SELECT id FROM execution_events"),
+            "baseline": _rows(db, "SELECT currency, balance FROM account_baseline ORDER BY currency")}
+
+
+def test_nothing_is_written_while_a_reconciliation_is_deferred(node: AccountNode, db: psycopg.Connection) -> None:
+    node.start()
+    node.reports(1)
+    attempt = _attempt(db, side="bid", identifier="bot-1-1")  # outcome unknown: nothing can be compared
+    account_repo.request_reconciliation(db, command_id=1, by="test")
+    before = _written(db)
+    deferred = node.counters()["deferred"]
+    eventually(lambda: node.counters()["deferred"] > deferred + 3, 5000 * MS, what="deferred several times")
+    node.clock.advance(INTERVAL)  # a periodic run falls due as well: deferred too
+    eventually(lambda: node.counters()["deferred"] > deferred + 6, 5000 * MS, what="deferred again")
+    assert _written(db) == before
+    assert account_repo.pending_request(db) == {"id": 1, "by": "test"}  # still waiting for its answer
+    assert node.counters()["reconciliations"] == 1
+    db.execute("UPDATE order_attempts SET status = 'error' WHERE id = %s", (attempt,))  # never sent after all
+    assert node.reports(2)[-1].trigger == "command"  # answered once it can be
+
+
+def test_on_command_the_same_findings_are_alerted_again(node: AccountNode, sim: SimServer,
+                                                         db: psycopg.Connection) -> None:
+    node.start()
+    node.reports(1)
+    sim.deposit(ACCESS, "KRW", D(50_000))
+    assert not node.request(1).ok
+    assert not node.periodic().ok  # the same finding: not alerted again
+    assert not node.request(2).ok  # but the operator asked: alerted
+    assert _rows(db, "SELECT count(*) FROM alerts WHERE kind = 'reconcile' AND level = 'error'") == [(2,)]
+
+
+def test_a_new_incarnation_reconciles_at_once_against_the_baseline_it_finds(node: AccountNode,
+                                                                            db: psycopg.Connection) -> None:
+    node.start()
+    (first,) = node.reports(1)
+    baseline = account_repo.baseline(db)
+    node.stop()
+    node.clock.advance(POLL)  # well within ten minutes, nothing changed: no new snapshot either
+    node.start()
+    second = node.reports(2)[-1]
+    assert (second.trigger, second.ok) == ("start", True)
+    assert account_repo.baseline(db) == baseline  # found, not taken again
+    assert node.flag("reconciled") == {"at": node.clock.now().isoformat(), "ok": True, "report": second.id}
+    eventually(lambda: node.counters()["polls"] == 1, 5000 * MS, what="the new incarnation's first poll")
+    assert _rows(db, "SELECT count(DISTINCT taken_at) FROM account_snapshots") == [(1,)]
+    assert first.id < second.id
