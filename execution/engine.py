@@ -1,4 +1,10 @@
-"""The exactly-once protocol: at most one exchange order per intent, whatever crashes and whenever.
+"""The exactly-once protocol's shell: at most one exchange order per intent, whatever crashes and whenever.
+
+The decisions are :mod:`execution.protocol`'s (pure transitions: an attempt and what the venue
+answered in, the actions that follow out); this module is the shell that gathers facts, reads and
+writes the database, talks to the venue and carries the actions out, one unit of work per
+transition (the database actions in one transaction, then the venue and the budget). The venue's
+error classes are mapped to protocol events here, once (:meth:`Engine._answer`).
 
 An *intent* is a paper trade. For each one, in order:
 
@@ -7,20 +13,21 @@ An *intent* is a paper trade. For each one, in order:
    with its facts: switches, age, breaker, request budget, reconciliation, risk and budget. A
    verdict with a status (``logged``, ``blocked``, a persistent ``throttled``) is recorded — the
    attempt row and the consumer cursor in one transaction — and nothing is sent.
-2. **Commit, then send.** The attempt row (identifier ``{bot}-{intent}-{attempt}``, the request,
-   status ``unknown``) and the cursor move are committed *before* the request leaves. A crash
-   from here on leaves an ``unknown`` row that the next start resolves; it can never lead to a
-   second request with a fresh identifier for the same attempt.
-3. **Record the answer.** Test orders: ``test_ok``. Live orders: ``submitted`` (or ``done`` /
-   ``cancelled``) with the exchange's uuid, fills, fees and a snapshot. A refusal by the venue is
-   ``error`` (final). A 429 is ``throttled`` and a new attempt follows after the wait. An open
-   breaker means nothing was sent: ``blocked`` with ``BREAKER_OPEN``.
-4. **Resolve the unknown.** A timeout, reset, 5xx or unparsable answer, a duplicate-identifier
-   error, and any attempt found non-final at start: the identifier is looked up. Found → adopt
-   the exchange's order. Not found → ask again until ``lookup_answers`` answers spread over at
-   least ``lookup_window_s`` agree (the exchange lists new orders late; the window must exceed
-   that lag). Only then is the attempt ``error`` ("absent"), and — in the same transaction —
-   the intent's next attempt is committed if the intent still passes the gate. Each answer is
+2. **Commit, then send.** The attempt row (identifier ``{bot}-{intent}-{attempt}-{nonce}``: see
+   :mod:`trading.orders`; the request; status ``unknown``) and the cursor move are committed
+   *before* the request leaves. A crash from here on leaves an ``unknown`` row that the next start
+   resolves; it can never lead to a second request with a fresh identifier for the same attempt.
+3. **Record the answer** (:func:`execution.protocol.after_send`). Test orders: ``test_ok``. Live
+   orders: ``submitted`` (or ``done`` / ``cancelled``) with the exchange's uuid, fills, fees and a
+   snapshot. A refusal by the venue is ``error`` (final). A 429 is ``throttled`` and a new attempt
+   follows after the wait. An open breaker means nothing was sent: ``blocked`` with ``BREAKER_OPEN``.
+4. **Resolve the unknown** (:func:`execution.protocol.after_lookup`). A timeout, reset, 5xx or
+   unparsable answer, a duplicate-identifier error, and any attempt found non-final at start: the
+   identifier is looked up. Found → adopt the exchange's order. Not found → ask again until
+   ``lookup_answers`` answers spread over at least ``lookup_window_s`` agree (the exchange lists
+   new orders late, docs/upbit-api.md §2.5; the window must exceed that lag: docs/supervision.md
+   §6, E4). Only then is the attempt ``error`` ("absent"), and — in the same transaction — the
+   intent's next attempt is committed if the intent still passes the gate. Each answer is
    persisted, so a restart continues the count. The database refuses a second non-final attempt
    of one intent (partial unique index), so "two unresolved attempts" cannot happen even by bug.
 5. **Follow.** Submitted live orders are polled (``GET /v1/order`` by uuid) to a final state:
@@ -68,7 +75,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from datetime import timedelta
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,13 +85,13 @@ import psycopg
 
 from config import RiskSettings, TradeMode
 from exchange.errors import (
-    AuthFailed, CircuitOpen, CredentialsMissing, DuplicateIdentifier, ExchangeError, OrderOutcomeUnknown,
-    OrderRejectedByVenue, RateLimited,
+    AuthFailed, CircuitOpen, CredentialsMissing, DuplicateIdentifier, ExchangeError, OrderRejectedByVenue, RateLimited,
 )
 from exchange.models import Order
 from execution import risk
-from execution.adoption import mismatches
+from execution import protocol
 from execution.failpoints import Failpoints
+from execution.protocol import LookupRules, Target
 from execution.guards import GuardConfig, IntentFacts, ModeDecision, Verdict, decide_mode, gate
 from model.reasons import Flag, Reason, Status
 from persistence import account as account_repo
@@ -191,41 +197,6 @@ def _budget_key(paper_trade_id: int) -> str:
     return str(paper_trade_id)
 
 
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """An attempt as the engine carries it: the row's id and what settling it needs."""
-
-    attempt_id: int
-    paper_trade_id: int
-    market: str
-    side: str  # "bid" | "ask"
-    mode: str
-    identifier: str
-    request: Mapping[str, str]
-
-    @property
-    def exit(self) -> bool:
-        """A live sell: it closes a real position, so it must execute or stay pending (a test order
-        creates nothing and a shadow one sends nothing: neither leaves a position behind)."""
-        return self.side == "ask" and self.mode == TradeMode.LIVE.value
-
-    @classmethod
-    def of_row(cls, attempt_id: int, row: repo.Attempt) -> _Target:
-        return cls(attempt_id, row.paper_trade_id, row.market, row.side, row.mode, row.identifier, row.request)
-
-    @classmethod
-    def of_open(cls, att: repo.Open) -> _Target:
-        return cls(att.id, att.paper_trade_id, att.market, att.side, att.mode, att.identifier, att.request)
-
-
-def _status_of(order: Order) -> Status:
-    if order.is_open:
-        return Status.SUBMITTED
-    if order.state == "done" or order.executed_volume > 0:
-        return Status.DONE
-    return Status.CANCELLED
-
-
 def _params(request: Mapping[str, str]) -> dict[str, Any]:
     params: dict[str, Any] = {"market": request["market"], "side": request["side"], "ord_type": request["ord_type"],
                               "identifier": request["identifier"]}
@@ -260,6 +231,8 @@ class Engine:
         self.waiting: str | None = None
         self.pending_exits: list[exits_repo.PendingExit] = []  # as of the last step (counters, status)
         self.in_review: int = 0  # attempts in the needs-review queue, as of the last pass
+        self.rules = LookupRules(answers=config.lookup_answers, window_s=config.lookup_window_s,
+                                 review_after_s=config.review_after_s, max_attempts=MAX_ATTEMPTS)
         self._maybe_open = True  # non-final attempts may exist (always at start): look them up
         self._review_next: dict[int, float] = {}  # attempt id -> monotonic time of its next lookup
 
@@ -487,7 +460,7 @@ class Engine:
         self._count([row])
         if verdict.status is None:
             before, self._maybe_open = self._maybe_open, True  # until the answer is recorded
-            if self._send(_Target.of_row(attempt_id, row)):
+            if self._send(_target_of_row(attempt_id, row)):
                 self._maybe_open = before  # final, and nothing else was opened: no lookup pass needed
         elif intent.side == "buy":
             self.budget.release(_budget_key(intent.paper_trade_id), spent=False)
@@ -602,115 +575,109 @@ class Engine:
         self.stats.exits_retried += 1
         log.info("pending exit of %s (paper trade %d): attempt %d", intent.market, intent.paper_trade_id, number)
         self._maybe_open = True
-        self._send(_Target.of_row(attempt_id, row))
+        self._send(_target_of_row(attempt_id, row))
 
-    # ---- sending and recording ------------------------------------------------------------
+    # ---- sending, recording, resolving: the shell over execution.protocol ---------------------
 
-    def _send(self, target: _Target) -> bool:
-        """Send the attempt's request and record the outcome; True when it ended final without
-        leaving or opening any other attempt (nothing for a lookup pass to find)."""
+    def _send(self, target: Target) -> bool:
+        """Send the attempt's request and carry out what the protocol makes of the answer; True when it
+        ended final without leaving or opening any other attempt (nothing for a lookup pass to find)."""
         assert self.exchange is not None
         self.failpoints.passed("execution.after_intent_commit")
-        live = target.mode == TradeMode.LIVE
         params = _params(target.request)
         self.stats.sent += 1
-        try:
-            order = self.exchange.create_order(**params) if live else self.exchange.test_order(**params)
-        except DuplicateIdentifier as exc:
-            self._note(target.attempt_id, f"duplicate identifier: {exc}")
+        result = self._answer(lambda: (self.exchange.create_order(**params) if target.live  # type: ignore[union-attr]
+                                       else self.exchange.test_order(**params)))  # type: ignore[union-attr]
+        if isinstance(result, protocol.Accepted):
+            self.failpoints.passed("execution.after_send")
+        elif isinstance(result, protocol.Unknown):
+            self.stats.unknown += 1
+        actions = protocol.after_send(target, result, self.rules)
+        self._carry_out(target, actions)
+        if any(isinstance(a, protocol.LookUp) for a in actions):
             self._resolve(self._open(target.attempt_id))
-            return False
-        except OrderOutcomeUnknown as exc:
-            self.stats.unknown += 1
-            self._note(target.attempt_id, str(exc))
-            if live:
-                self._resolve(self._open(target.attempt_id))
-            else:
-                self._retry(target, Status.ERROR, f"test order outcome unknown: {exc}")
-            return False
+        return not any(isinstance(a, (protocol.LookUp, protocol.OpenNext, protocol.Follow)) for a in actions)
+
+    @staticmethod
+    def _answer(request: Callable[[], Order]) -> protocol.SendResult:
+        """The venue's answer as a protocol event: Upbit's error classes, classified once (exchange.errors),
+        mapped to what they mean for the order."""
+        try:
+            return protocol.Accepted(request())
+        except DuplicateIdentifier as exc:
+            return protocol.IdentifierTaken(str(exc))
         except CircuitOpen as exc:
-            self._finish(target, Status.BLOCKED, str(exc), reasons=(Reason.BREAKER_OPEN.value,))
-            self._release(target)
-            return True
+            return protocol.BreakerOpen(str(exc))
         except RateLimited as exc:
-            self.sleep(min(exc.retry_after or 1.0, 5.0))
-            self._retry(target, Status.THROTTLED, f"refused by the rate limit: {exc}")
-            return False
-        except (OrderRejectedByVenue, AuthFailed, CredentialsMissing) as exc:
-            self._finish(target, Status.ERROR, str(exc))
-            self._release(target)
-            if isinstance(exc, (AuthFailed, CredentialsMissing)):
-                self._alert("error", f"order {target.identifier} refused: {exc}")
-            return True
-        except ExchangeError as exc:  # anything else: we cannot know it was not placed
-            self.stats.unknown += 1
-            self._note(target.attempt_id, str(exc))
-            if live:
-                self._resolve(self._open(target.attempt_id))
-            else:
-                self._retry(target, Status.ERROR, f"test order failed: {exc}")
-            return False
-        self.failpoints.passed("execution.after_send")
-        if live:
-            self._adopt(target, order, "reply")
-            if self.pending_exits:  # the exchange takes orders again: pending exits need not wait out their backoff
-                with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-                    exits_repo.due_now(cur, self.clock.now())
-            return False
-        self._finish(target, Status.TEST_OK, None, response=_body(order))
-        self._release(target)
-        return True
+            return protocol.RateLimited(str(exc), exc.retry_after)
+        except OrderRejectedByVenue as exc:
+            return protocol.Refused(str(exc))
+        except (AuthFailed, CredentialsMissing) as exc:
+            return protocol.Refused(str(exc), auth=True)
+        except ExchangeError as exc:  # anything else (OrderOutcomeUnknown included): it may have been placed
+            return protocol.Unknown(str(exc))
 
-    def _release(self, target: _Target) -> None:
-        if target.side == "bid":
-            self.budget.release(_budget_key(target.paper_trade_id), spent=False)
+    def _carry_out(self, target: Target, actions: list[protocol.Action]) -> None:
+        """One transition's actions as a unit of work: the database ones in one transaction, then the rest."""
+        stored = [a for a in actions if isinstance(a, protocol.DATABASE_ACTIONS)]
+        if stored:
+            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
+                for action in stored:
+                    self._store(cur, target, action)
+        for action in actions:
+            if isinstance(action, protocol.DATABASE_ACTIONS):
+                continue
+            if isinstance(action, protocol.Wait):
+                self.sleep(action.seconds)
+            elif isinstance(action, protocol.OpenNext):
+                self._open_next(target, action.status, action.error)
+            elif isinstance(action, protocol.Follow):
+                self._maybe_open = True
+                now = self.clock.monotonic()
+                self.follows.setdefault(target.attempt_id, _Follow(next_at=now, since=now))
+            elif isinstance(action, protocol.Unfollow):
+                self.follows.pop(target.attempt_id, None)
+            elif isinstance(action, protocol.Placed):
+                if target.attempt_id not in self.follows:  # once: the venue locked the KRW from now on
+                    self.budget.placed(_budget_key(target.paper_trade_id), self.clock.now())
+            elif isinstance(action, protocol.Release):
+                self.budget.release(_budget_key(target.paper_trade_id), spent=action.spent)
+            elif isinstance(action, protocol.Park):
+                self._review_next[target.attempt_id] = self.clock.monotonic() + REVIEW_LOOKUP_S
+            # LookUp: the caller's resolution loop asks next
 
-    def _note(self, attempt_id: int, error: str) -> None:
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            repo.note_error(cur, attempt_id, error)
+    def _store(self, cur: psycopg.Cursor, target: Target, action: protocol.Action) -> None:
+        """One database action of a unit of work, in its transaction."""
+        if isinstance(action, protocol.Record):
+            self.stats.fills += repo.record_order(cur, target.attempt_id, action.order, _body(action.order),
+                                                  status=action.status.value, source=action.source)
+            if action.status is not Status.SUBMITTED:
+                self._counted(action.status.value)
+        elif isinstance(action, protocol.Finish):
+            repo.finish(cur, target.attempt_id, status=action.status.value, error=action.error,
+                        response=None if action.response is None else _body(action.response), reasons=action.reasons)
+            self._counted(action.status.value)
+        elif isinstance(action, protocol.Note):
+            repo.note_error(cur, target.attempt_id, action.error)
+        elif isinstance(action, protocol.RecordNotFound):
+            repo.record_lookup(cur, target.attempt_id, action.at)
+        elif isinstance(action, protocol.RefuseForeign):
+            self._refuse(cur, target, action)
+        elif isinstance(action, protocol.SettleExit):
+            self._settle_exit(cur, target.paper_trade_id, target.market, target.mode,
+                              _EXECUTED if action.outcome is protocol.Outcome.EXECUTED else _NOT_EXECUTED, action.why)
+        elif isinstance(action, protocol.StartReview):
+            self._start_review(cur, target, action)
+        elif isinstance(action, protocol.Alert):
+            alerts.enqueue(cur, kind="execution", level=action.level, text=action.text)
+        elif isinstance(action, protocol.WakeExits):
+            if self.pending_exits:
+                exits_repo.due_now(cur, self.clock.now())
 
-    def _finish(self, target: _Target, status: Status, error: str | None, *, response: object | None = None,
-                reasons: tuple[str, ...] | None = None) -> None:
-        """Give the attempt its final status; an exit is settled in the same transaction."""
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            repo.finish(cur, target.attempt_id, status=status.value, error=error, response=response, reasons=reasons)
-            if target.exit:
-                executed = status is Status.TEST_OK
-                why = f"{status.value}" + (f" ({', '.join(reasons)})" if reasons else "") + (f": {error}" if error else "")
-                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode,
-                                  _EXECUTED if executed else _NOT_EXECUTED, why)
-        self._counted(status.value)
-
-    def _adopt(self, target: _Target, order: Order, source: str) -> None:
-        """Record the exchange's order as this attempt's, after checking it is the order we asked for."""
-        found = mismatches(order, target.request)
-        if found:
-            self._refuse_adoption(target, order, source, found)
-            return
-        status = _status_of(order)
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            self.stats.fills += repo.record_order(cur, target.attempt_id, order, _body(order), status=status.value,
-                                                  source=source)
-            if target.exit and status is not Status.SUBMITTED:
-                executed = order.executed_volume > 0
-                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode,
-                                  _EXECUTED if executed else _NOT_EXECUTED,
-                                  f"the exchange {order.state} the order with nothing filled")
-        key = _budget_key(target.paper_trade_id)
-        if status is Status.SUBMITTED:
-            self._maybe_open = True
-            now = self.clock.monotonic()
-            if target.attempt_id not in self.follows:
-                self.budget.placed(key, self.clock.now())  # the exchange has locked the KRW from now on
-            self.follows.setdefault(target.attempt_id, _Follow(next_at=now, since=now))
-        else:
-            self._counted(status.value)
-            self.follows.pop(target.attempt_id, None)
-            self.budget.release(key, spent=order.executed_volume > 0)
-
-    def _refuse_adoption(self, target: _Target, order: Order, source: str, found: tuple[str, ...]) -> None:
+    def _refuse(self, cur: psycopg.Cursor, target: Target, action: protocol.RefuseForeign) -> None:
         """An order under our identifier that is not ours: never adopted. The attempt was not placed
         (the venue holds someone else's order under that name); entries halt until an operator looks."""
+        order, found = action.order, action.mismatches
         self.stats.mismatches += 1
         text = (f"FOREIGN ORDER under our identifier {target.identifier}: the exchange's order {order.uuid} "
                 f"({order.market} {order.side} {order.ord_type}) differs from our request: {'; '.join(found)}. "
@@ -718,20 +685,28 @@ class Engine:
                 f"an operator checks the account (another installation with BOT_ID {self.config.bot_id}? a "
                 f"restored database?) and runs ctl killswitch off.")
         log.critical("%s", text)
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            repo.finish(cur, target.attempt_id, status=Status.ERROR.value,
-                        error=f"not placed: identifier taken by foreign order {order.uuid} ({'; '.join(found)})",
-                        response={"foreign": _body(order), "source": source})
-            control.set_flag(cur, Flag.KILLSWITCH, True, "execution: foreign order under our identifier")
-            state_repo.event(cur, "adoption_refused", {"attempt": target.attempt_id, "identifier": target.identifier,
-                                                       "order": _body(order), "mismatches": list(found)})
-            alerts.enqueue(cur, kind="execution", level="critical", text=text)
-            if target.exit:
-                self._settle_exit(cur, target.paper_trade_id, target.market, target.mode, _NOT_EXECUTED,
-                                  f"identifier {target.identifier} taken by a foreign order")
+        repo.finish(cur, target.attempt_id, status=Status.ERROR.value,
+                    error=f"not placed: identifier taken by foreign order {order.uuid} ({'; '.join(found)})",
+                    response={"foreign": _body(order), "source": action.source})
+        control.set_flag(cur, Flag.KILLSWITCH, True, "execution: foreign order under our identifier")
+        state_repo.event(cur, "adoption_refused", {"attempt": target.attempt_id, "identifier": target.identifier,
+                                                   "order": _body(order), "mismatches": list(found)})
+        alerts.enqueue(cur, kind="execution", level="critical", text=text)
         self._counted(Status.ERROR.value)
-        self.follows.pop(target.attempt_id, None)
-        self._release(target)
+
+    def _start_review(self, cur: psycopg.Cursor, target: Target, action: protocol.StartReview) -> None:
+        """An unknown outcome no lookup could settle, old enough: into the needs-review queue (once)."""
+        if not repo.start_review(cur, target.attempt_id, self.clock.now()):
+            return
+        state_repo.event(cur, "needs_review", {"attempt": target.attempt_id, "identifier": target.identifier,
+                                               "why": action.why})
+        alerts.enqueue(cur, kind="execution", level="critical",
+                       text=f"NEEDS REVIEW: order {target.identifier} ({target.market} {target.side}, attempt "
+                            f"{target.attempt_id}) has had an unknown outcome for {action.age_s:.0f} s; {action.why}. "
+                            f"No other order of this intent goes out until it is settled. Check the exchange, then "
+                            f"ctl review {target.attempt_id} placed|absent")
+        self.stats.reviews += 1
+        log.critical("attempt %d (%s) needs review: %s", target.attempt_id, target.identifier, action.why)
 
     def _open(self, attempt_id: int) -> repo.Open:
         with translated():
@@ -760,7 +735,9 @@ class Engine:
                         continue  # in review: looked up every REVIEW_LOOKUP_S, not on every wake
                     self._resolve(att)
                 else:  # a test order creates nothing: try again
-                    self._retry(_Target.of_open(att), Status.ERROR, "test order outcome unknown (interrupted)")
+                    target = _target_of_open(att)
+                    self._carry_out(target, protocol.retry(target, Status.ERROR,
+                                                           "test order outcome unknown (interrupted)", self.rules))
             else:
                 polls += self._follow(att)
 
@@ -771,73 +748,42 @@ class Engine:
         return found
 
     def _resolve(self, att: repo.Open) -> None:
-        """Look the identifier up until the exchange's answer is certain (see the module docstring)."""
+        """Look the identifier up until the protocol is certain of the answer (execution.protocol)."""
         assert self.exchange is not None
-        target = _Target.of_open(att)
-        lookups = list(att.lookups)
-        interval = self.config.lookup_window_s / max(self.config.lookup_answers - 1, 1)
-        deadline = self.clock.monotonic() + self.config.lookup_window_s * 3 + 10
+        target = _target_of_open(att)
+        lookups = att.lookups
+        began = self.clock.monotonic()
         while True:
             try:
                 order = self.exchange.find_order(att.identifier)
+                result: protocol.LookupResult = (protocol.Found(order) if order is not None
+                                                 else protocol.NotFound(self.clock.now()))
             except ExchangeError as exc:
                 log.warning("looking up %s failed: %s", att.identifier, exc)
-                if self.clock.monotonic() > deadline:
-                    self._maybe_review(att, f"every lookup failed, the last with: {exc}")
-                    return  # still unknown; the next wake tries again
-                self.sleep(interval)
-                continue
-            if order is not None:
-                if not mismatches(order, att.request):
-                    log.info("order %s found on the exchange (%s): adopted", att.identifier, order.state)
-                    self.stats.adopted += 1
-                self._adopt(target, order, "lookup")
+                result = protocol.LookupFailed(str(exc), self.clock.now(), self.clock.monotonic() - began)
+            lookups, actions = protocol.after_lookup(target, lookups, result, self.rules)
+            if isinstance(result, protocol.Found):
                 self._review_next.pop(att.id, None)
-                return
-            now = self.clock.now()
-            lookups.append(now)
-            with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-                repo.record_lookup(cur, att.id, now)
-            span = (lookups[-1] - lookups[0]).total_seconds()
-            if len(lookups) >= self.config.lookup_answers and span >= self.config.lookup_window_s:
+                if not any(isinstance(a, protocol.RefuseForeign) for a in actions):
+                    log.info("order %s found on the exchange (%s): adopted", att.identifier, result.order.state)
+                    self.stats.adopted += 1
+            elif any(isinstance(a, protocol.OpenNext | protocol.Finish) for a in actions):
                 self.stats.absent += 1
                 self._review_next.pop(att.id, None)
-                log.warning("order %s absent after %d lookups over %.1f s: never placed", att.identifier,
-                            len(lookups), span)
-                self._retry(target, Status.ERROR, f"never placed: not found by {len(lookups)} lookups over {span:.1f} s")
+                log.warning("order %s absent after %d lookups: never placed", att.identifier, len(lookups))
+            self._carry_out(target, actions)
+            if not any(isinstance(a, protocol.LookUp) for a in actions):
                 return
-            self.sleep(interval)
 
-    def _maybe_review(self, att: repo.Open, why: str) -> None:
-        """An unknown outcome no lookup could settle: into the needs-review queue once it is old enough."""
-        self._review_next[att.id] = self.clock.monotonic() + REVIEW_LOOKUP_S
-        now = self.clock.now()
-        if att.review_since is not None or now - att.created_at < timedelta(seconds=self.config.review_after_s):
-            return
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            if not repo.start_review(cur, att.id, now):
-                return
-            state_repo.event(cur, "needs_review", {"attempt": att.id, "identifier": att.identifier, "why": why})
-            alerts.enqueue(cur, kind="execution", level="critical",
-                           text=f"NEEDS REVIEW: order {att.identifier} ({att.market} {att.side}, attempt {att.id}) has "
-                                f"had an unknown outcome for {(now - att.created_at).total_seconds():.0f} s; {why}. "
-                                f"No other order of this intent goes out until it is settled. Check the exchange, then "
-                                f"ctl review {att.id} placed|absent")
-        self.stats.reviews += 1
-        log.critical("attempt %d (%s) needs review: %s", att.id, att.identifier, why)
-
-    def _retry(self, target: _Target, status: Status, error: str) -> None:
-        """Finish the attempt and, in the same transaction, commit the next attempt if the intent
-        still passes the gate (else record why not, and keep an exit pending); then send it."""
+    def _open_next(self, target: Target, status: Status, error: str) -> None:
+        """Finish the attempt and, in the same transaction, commit the intent's next attempt if it still
+        passes the gate (else record why not, and keep an exit pending); then send it."""
         intent = self._intent(target.paper_trade_id)
         with translated():
             number = repo.next_attempt(self.conn, intent.paper_trade_id)
             self.conn.commit()
         switches = self._switches()
         decision = self._decide(switches)
-        if number > MAX_ATTEMPTS:
-            self._finish(target, status, f"{error}; no attempt {number}: at most {MAX_ATTEMPTS} per intent")
-            return
         request, nothing_held = self._request(intent, self._identifier(intent, number), decision,
                                               replacing=target.attempt_id)
         verdict = gate(decision, self._facts(intent, switches, decision,
@@ -858,7 +804,9 @@ class Engine:
         self._count([row])
         if verdict.status is None:
             self._maybe_open = True
-            self._send(_Target.of_row(new_id, row))
+            self._send(_target_of_row(new_id, row))
+        elif row.side == "bid":
+            self.budget.release(_budget_key(intent.paper_trade_id), spent=False)
 
     def _follow(self, att: repo.Open) -> bool:
         """Poll one submitted order if it is due; whether it was polled."""
@@ -874,15 +822,22 @@ class Engine:
             log.warning("following order %s failed: %s", att.identifier, exc)
             follow.next_at = now + 1.0
             return True
-        self._adopt(_Target.of_open(att), order, "poll")
+        self._carry_out(_target_of_open(att), protocol.adopt(_target_of_open(att), order, "poll"))
         if att.id in self.follows:
             slow = now - follow.since > self.config.follow_timeout_s
             follow.next_at = now + (SLOW_FOLLOW_S if slow else FOLLOW_INTERVAL_S)
         return True
 
-    def _alert(self, level: str, text: str) -> None:
-        with translated(), self.conn.transaction(), self.conn.cursor() as cur:
-            alerts.enqueue(cur, kind="execution", level=level, text=text)
+
+def _target_of_row(attempt_id: int, row: repo.Attempt) -> Target:
+    return Target(attempt_id=attempt_id, paper_trade_id=row.paper_trade_id, attempt=row.attempt, market=row.market,
+                  side=row.side, mode=row.mode, identifier=row.identifier, request=row.request)
+
+
+def _target_of_open(att: repo.Open) -> Target:
+    return Target(attempt_id=att.id, paper_trade_id=att.paper_trade_id, attempt=att.attempt, market=att.market,
+                  side=att.side, mode=att.mode, identifier=att.identifier, request=att.request,
+                  created_at=att.created_at, review_since=att.review_since)
 
 
 _EXECUTED = "executed"
