@@ -390,15 +390,12 @@ class Plan:
 def plan(*, trigger: Trigger, outcome: Observation | Failed, at: datetime, request: object,
          halt: object, last: PastReport | None, halt_on_difference: bool,
          cancels: Mapping[str, str] | None = None) -> Plan:
-    """What to write for a run's ``outcome`` at ``at``.
+    """What to write for a run's ``outcome`` at ``at`` (a :class:`Deferred` run writes nothing: no plan).
 
     ``request``: the request the run answers (``None``: none); ``halt``: the halt flag's value and
     ``last``: the last completed report (both read in the writing transaction); ``cancels``: how
     the cancel of each unknown order went (uuid → text), for those cancelled.
     """
-    if isinstance(outcome, Deferred):  # a mistake of the caller's, never a report: typed out, checked anyway
-        msg = f"a deferred reconciliation writes nothing ({outcome.why})"
-        raise TypeError(msg)
     if isinstance(outcome, Failed):
         return Plan(at=at, trigger=trigger, ok=False, found={}, summary=outcome.error, error=outcome.error,
                     request=request)

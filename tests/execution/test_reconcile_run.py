@@ -441,9 +441,26 @@ def test_an_exchange_error_writes_an_error_report_and_answers_the_request_nothin
         )
 
 
-def test_nothing_is_written_for_a_deferred_run() -> None:
-    with pytest.raises(TypeError, match="writes nothing"):
-        _plan(Deferred(why="attempt 1: outcome unknown"))  # type: ignore[arg-type]
+LOOKS = st.one_of(st.just(Deferred(why="attempt 1: outcome unknown")), reports().map(lambda r: Observation(report=r)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=LOOKS, second=LOOKS, trigger=st.sampled_from(TRIGGERS), requested=st.booleans())
+def test_a_run_deferred_at_either_observation_concludes_nothing_and_is_due_again(
+        first: Observation | Deferred, second: Observation | Deferred, trigger: Trigger, requested: bool) -> None:
+    """Nothing is written while deferred: there is no plan for a deferred run, only the same
+    trigger due again on the next wake (a command: while its request is set)."""
+    looked = confirmed(first, second) if needs_second_look(first) else first
+    if isinstance(first, Deferred) or (needs_second_look(first) and isinstance(second, Deferred)):
+        assert isinstance(looked, Deferred)
+    else:
+        assert isinstance(looked, Observation)
+        return
+    start = _schedule() if trigger == "start" else _schedule().finished(0.0)
+    after = start.deferred(trigger, looked.why, now=INTERVAL).schedule
+    again = after.due(INTERVAL + 1.0, requested=requested or trigger == "command")
+    assert again == ("command" if requested or trigger == "command" else trigger)
+    assert after.next_reconcile == start.next_reconcile  # the interval counts from a run that ended
 
 
 HALT_FLAGS = st.sampled_from([None, False, {"at": ISO, "report": 3, "why": "x"}, {"at": ISO, "report": None}])
