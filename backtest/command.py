@@ -237,7 +237,7 @@ class _Backtest:
             log_level=base.log_level if args.verbose else LogLevel.WARNING,
             feed=dataclasses.replace(base.feed, source=FeedSource.REPLAY, markets=tuple(args.markets or ())),
             replay=dataclasses.replace(base.replay, file=data.resolve(), speed=None, start=args.start, until=args.end),
-            strategy=dataclasses.replace(base.strategy, module=module, class_name=class_name, params=params),
+            strategy=dataclasses.replace(base.strategy, spec=f"{module}:{class_name}", params=params),
             exchange=dataclasses.replace(base.exchange, access_key=None, secret_key=None),
             telegram=dataclasses.replace(base.telegram, bot_token=None, chat_id=None),
             dashboard_port=0,  # no status page: a backtest may run beside the sandbox, which has it

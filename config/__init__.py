@@ -15,6 +15,7 @@ No other module reads environment variables or ``.env`` files; they receive ``se
 the part of it they need, e.g. ``settings.supervision``) through their constructor.
 """
 
+from config.declare import SettingSpec
 from config.errors import ConfigError
 from config.logging_setup import (
     SecretFilter,
@@ -25,9 +26,9 @@ from config.logging_setup import (
 from config.parsing import FrozenMap, JsonValue
 from config.secret import DatabaseUrl, Secret, mask_database_url, mask_secret
 from config.settings import (
+    LIVE_CONFIRM_PHRASE,
     SETTING_NAMES,
     SETTINGS_SPEC,
-    LIVE_CONFIRM_PHRASE,
     UPBIT_MIN_ORDER_KRW,
     AccountSettings,
     DatabaseSettings,
@@ -42,7 +43,6 @@ from config.settings import (
     ReplaySource,
     RiskSettings,
     Settings,
-    SettingSpec,
     StrategySettings,
     SupervisionSettings,
     TelegramSettings,

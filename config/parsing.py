@@ -11,7 +11,6 @@ Nothing here reads the environment or a file; these are pure functions.
 from __future__ import annotations
 
 import ipaddress
-
 import json
 import keyword
 import math
@@ -167,6 +166,21 @@ def non_negative_int(raw: str) -> int:
     return value
 
 
+N = TypeVar("N", int, float)
+
+
+def at_least(parse: Callable[[str], N], floor: N, problem: str) -> Callable[[str], N]:
+    """``parse``, then refuse a value below ``floor``; ``problem`` is formatted with ``value`` and ``floor``."""
+
+    def parse_at_least(raw: str) -> N:
+        value = parse(raw)
+        if value < floor:
+            raise InvalidValueError(problem.format(value=value, floor=floor))
+        return value
+
+    return parse_at_least
+
+
 def positive_int(raw: str) -> int:
     """A whole number ``>= 1`` and ``<= MAX_COUNT`` written in plain digits."""
     value = non_negative_int(raw)
@@ -320,8 +334,13 @@ def path(raw: str) -> Path:
 def existing_file(raw: str) -> Path:
     """A path to a readable file that exists now."""
     candidate = path(raw)
-    if not candidate.is_file():
-        raise InvalidValueError(f"no such file: {candidate}; allowed: the path of an existing recording file")
+    allowed = "allowed: the path of an existing recording file"
+    try:
+        exists = candidate.is_file()
+    except OSError as exc:  # e.g. a name too long for the filesystem
+        raise InvalidValueError(f"cannot be looked up ({exc.strerror}); {allowed}") from exc
+    if not exists:
+        raise InvalidValueError(f"no such file: {candidate}; {allowed}")
     return candidate
 
 
@@ -337,7 +356,11 @@ def utc_timestamp(raw: str) -> datetime:
         raise InvalidValueError(msg) from exc
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        msg = "out of range once converted to UTC; allowed: a time between 0001-01-01 and 9999-12-31 UTC"
+        raise InvalidValueError(msg) from exc
 
 
 MAX_SPEED = 1_000_000
@@ -541,6 +564,12 @@ def strategy_ref(raw: str) -> tuple[str, str]:
     return module, class_name
 
 
+def strategy_spec(raw: str) -> str:
+    """A ``package.module:ClassName`` reference, checked by :func:`strategy_ref` and kept as written."""
+    strategy_ref(raw)
+    return raw
+
+
 def _reject_constant(name: str) -> float:
     msg = f"{name} is not valid JSON"
     raise ValueError(msg)
@@ -574,7 +603,20 @@ def json_object(raw: str) -> Mapping[str, JsonValue]:
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         msg = f"not valid JSON ({exc}); allowed: {allowed}"
         raise InvalidValueError(msg) from exc
+    except RecursionError as exc:  # arrays or objects nested thousands deep
+        msg = f"nested too deeply; allowed: {allowed}"
+        raise InvalidValueError(msg) from exc
     if not isinstance(value, Mapping):
         msg = f"JSON but not an object; allowed: {allowed}"
         raise InvalidValueError(msg)
     return value  # pyright: ignore[reportUnknownVariableType]
+
+
+def failpoints(raw: str) -> str:
+    """``name%N`` or ``name@N`` items, comma-separated (checked here, interpreted by execution)."""
+    for item in raw.split(","):
+        name, sep, count = item.strip().replace("@", "%").partition("%")
+        if not sep or not name or not (count.isascii() and count.isdigit()) or int(count) < 1:
+            msg = f"{item.strip()!r} is not a failpoint; allowed: name%N (every Nth pass) or name@N (the Nth pass)"
+            raise InvalidValueError(msg)
+    return raw
