@@ -20,11 +20,10 @@ from typing import Any
 import psycopg
 
 from actors.woken import WokenActor
-from config import PaperProfile, RiskSettings, TradeMode
 from exchange.rest import BREAKER_GROUPS
 from execution.engine import Engine, EngineConfig, Exchange
 from execution.failpoints import Failpoints
-from execution.guards import GuardConfig, ModeDecision
+from execution.guards import ModeDecision
 from persistence.notify import PAPER_TRADES
 from model.clock import Clock, SystemClock
 
@@ -36,23 +35,17 @@ class ExecutionActor(WokenActor):
 
     channels = (PAPER_TRADES,)
 
-    def __init__(self, *, bot_id: str, mode: str, guards: GuardConfig | None = None,
-                 risk: RiskSettings | None = None, exchange: Exchange | None = None,
-                 engine_options: dict[str, Any] | None = None, failpoints: str = "",
+    def __init__(self, *, config: EngineConfig, exchange: Exchange | None = None, failpoints: str = "",
                  clock: Clock | None = None, **kw: Any) -> None:
+        """``config``: the engine's (``EngineConfig.from_settings``); ``exchange``: None without API keys."""
         kw.setdefault("poll_s", 0.5)
         super().__init__(**kw)
-        self.config = EngineConfig(
-            bot_id=bot_id, requested=TradeMode(mode),
-            guards=guards or GuardConfig(has_keys=exchange is not None, live_trading=False, live_confirmed=False,
-                                         paper_profile=PaperProfile.DEFAULT, read_only=False, test_orders=True,
-                                         auto_test=False),
-            risk=risk or RiskSettings(), **(engine_options or {}))
+        self.config = config
         self.exchange = exchange
         self.failpoints = Failpoints(failpoints)
         self.clock = clock or SystemClock()
         self.engine: Engine | None = None
-        self.counters.update(attempts=0, cursor=0, mode=mode, mode_reasons=[], breakers={})
+        self.counters.update(attempts=0, cursor=0, mode=config.requested.value, mode_reasons=[], breakers={})
 
     def prepare(self, conn: psycopg.Connection) -> None:
         guards = self.config.guards

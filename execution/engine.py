@@ -83,7 +83,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from config import RiskSettings, TradeMode
+from config import ExecutionSettings, RiskSettings, Settings, TradeMode
 from exchange.errors import (
     AuthFailed, CircuitOpen, CredentialsMissing, DuplicateIdentifier, ExchangeError, OrderRejectedByVenue, RateLimited,
 )
@@ -135,17 +135,21 @@ class Exchange(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
+    """What the engine runs with: every value comes from the settings (``from_settings``), declared once
+    in ``config``; tests build it with the groups they need."""
+
     bot_id: str
     requested: TradeMode  # TRADE_MODE; a ``mode`` flag set at run time wins
     guards: GuardConfig
-    risk: RiskSettings
-    max_data_lag_s: float = 30.0
-    throttle_remaining: int = 1
-    lookup_answers: int = 3
-    lookup_window_s: float = 3.0
-    follow_timeout_s: float = 60.0
-    feed_is_live: bool = False
-    review_after_s: float = 300.0  # an unknown outcome no lookup settled this long goes to review
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    feed_is_live: bool = False  # the bars come from the live feed: their age counts for DATA_LAG
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        """The engine's configuration of a loaded ``Settings``."""
+        return cls(bot_id=settings.bot_id, requested=settings.trade_mode, guards=GuardConfig.from_settings(settings),
+                   risk=settings.risk, execution=settings.execution, feed_is_live=settings.feed.is_live)
 
 
 @dataclass(slots=True)
@@ -231,8 +235,9 @@ class Engine:
         self.waiting: str | None = None
         self.pending_exits: list[exits_repo.PendingExit] = []  # as of the last step (counters, status)
         self.in_review: int = 0  # attempts in the needs-review queue, as of the last pass
-        self.rules = LookupRules(answers=config.lookup_answers, window_s=config.lookup_window_s,
-                                 review_after_s=config.review_after_s, max_attempts=MAX_ATTEMPTS)
+        ex = config.execution
+        self.rules = LookupRules(answers=ex.lookup_answers, window_s=ex.lookup_window_s,
+                                 review_after_s=ex.review_after_s, max_attempts=MAX_ATTEMPTS)
         self._maybe_open = True  # non-final attempts may exist (always at start): look them up
         self._review_next: dict[int, float] = {}  # attempt id -> monotonic time of its next lookup
 
@@ -339,7 +344,7 @@ class Engine:
         rows = []
         for intent in intents:
             verdict = gate(decision, self._facts(intent, switches, decision),
-                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+                           max_data_lag_s=self.config.execution.max_data_lag_s, throttle_remaining=self.config.execution.throttle_remaining)
             ident = self._identifier(intent, 1)
             rows.append(_attempt_row(intent, 1, verdict, market_order_request(intent, ident)))
         with translated():
@@ -427,7 +432,7 @@ class Engine:
         for _ in range(THROTTLE_WAITS + 1):
             verdict = gate(decision, self._facts(intent, switches, decision, violations=violations,
                                                  nothing_held=nothing_held),
-                           max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+                           max_data_lag_s=self.config.execution.max_data_lag_s, throttle_remaining=self.config.execution.throttle_remaining)
             if verdict.status is not Status.THROTTLED:
                 break
             self.sleep(1.0)  # Upbit's budgets are per second: the next second has a fresh one
@@ -557,7 +562,7 @@ class Engine:
         violations = self._exit_risk(intent, decision, request)
         verdict = gate(decision, self._facts(intent, switches, decision, violations=violations,
                                              nothing_held=nothing_held),
-                       max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+                       max_data_lag_s=self.config.execution.max_data_lag_s, throttle_remaining=self.config.execution.throttle_remaining)
         if verdict.status is Status.THROTTLED:
             return  # the next wake, in a fresh second
         if verdict.status is not None:
@@ -789,7 +794,7 @@ class Engine:
         verdict = gate(decision, self._facts(intent, switches, decision,
                                              violations=self._exit_risk(intent, decision, request),
                                              nothing_held=nothing_held),
-                       max_data_lag_s=self.config.max_data_lag_s, throttle_remaining=self.config.throttle_remaining)
+                       max_data_lag_s=self.config.execution.max_data_lag_s, throttle_remaining=self.config.execution.throttle_remaining)
         if verdict.status is Status.THROTTLED:  # the 429's wait was just served: send it
             verdict = dataclasses.replace(verdict, status=None)
         row = _attempt_row(intent, number, verdict, request)
@@ -824,7 +829,7 @@ class Engine:
             return True
         self._carry_out(_target_of_open(att), protocol.adopt(_target_of_open(att), order, "poll"))
         if att.id in self.follows:
-            slow = now - follow.since > self.config.follow_timeout_s
+            slow = now - follow.since > self.config.execution.follow_timeout_s
             follow.next_at = now + (SLOW_FOLLOW_S if slow else FOLLOW_INTERVAL_S)
         return True
 

@@ -18,6 +18,7 @@ from actors.account import AccountActor
 from actors.bar import BarActor
 from actors.board import StatusBoard
 from actors.execution import ExecutionActor
+from execution.engine import EngineConfig
 from actors.feed import RECORDINGS, ReplayFeedActor, replay_feed_name
 from actors.live_feed import CLOSE_GRACE_MS, LIVE_FEED, LiveFeedActor
 from actors.notifier import NotifierActor
@@ -30,7 +31,6 @@ from market.recording import Recording
 from persistence import alerts
 from persistence.errors import DatabaseError
 from exchange.rest import UpbitClient
-from execution.guards import GuardConfig
 from notify.telegram import TelegramClient
 from otp.actor_child import actor_child, current_ref
 from otp.core import Supervisor
@@ -94,19 +94,13 @@ def _exchange_client(settings: Settings, db_url: str) -> UpbitClient | None:
 
 def _execution_specs(settings: Settings, db_url: str, board: StatusBoard) -> list[ChildSpec]:
     shutdown = settings.supervision.shutdown_timeout_s
-    ex = settings.execution
-    options = {"max_data_lag_s": ex.max_data_lag_s, "throttle_remaining": ex.throttle_remaining,
-               "lookup_answers": ex.lookup_answers, "lookup_window_s": ex.lookup_window_s,
-               "follow_timeout_s": ex.follow_timeout_s, "feed_is_live": settings.feed.source.value == "upbit",
-               "review_after_s": ex.review_after_s}
     # one client for both actors: Upbit's request budgets are per key, so one rate limiter must see
     # every request the key makes (the client is thread-safe: its limiter and breakers lock)
     client = _exchange_client(settings, db_url)
     return [
         ChildSpec(id="execution", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
-            ExecutionActor, board=board, bot_id=settings.bot_id, mode=settings.trade_mode.value, db_url=db_url,
-            guards=GuardConfig.from_settings(settings), risk=settings.risk, exchange=client,
-            engine_options=options, failpoints=settings.failpoints)),
+            ExecutionActor, board=board, config=EngineConfig.from_settings(settings), db_url=db_url, exchange=client,
+            failpoints=settings.failpoints)),
         ChildSpec(id="account", shutdown=shutdown, hang_timeout_s=NETWORK_HANG_S, start=actor_child(
             AccountActor, board=board, client=client, settings=settings.account,
             bot_id=settings.bot_id, db_url=db_url)),

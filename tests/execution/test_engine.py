@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from config import PaperProfile, RiskSettings, TradeMode
+from config import ExecutionSettings, PaperProfile, RiskSettings, TradeMode
 from exchange.rest import UpbitClient
 from execution.engine import Engine, EngineConfig
 from execution.failpoints import Failpoints
@@ -83,8 +83,7 @@ def _reconciled(conn: psycopg.Connection, krw: str = "10000000") -> None:
 def _engine(conn: psycopg.Connection, client: UpbitClient | None, mode: TradeMode = TradeMode.LIVE, *,
             failpoints: str = "", guards: GuardConfig = LIVE, **options: Any) -> Engine:
     config = EngineConfig(bot_id="t", requested=mode, guards=guards, risk=RISK,
-                          lookup_answers=options.pop("lookup_answers", 3),
-                          lookup_window_s=options.pop("lookup_window_s", 0.4), **options)
+                          execution=ExecutionSettings(**{"lookup_answers": 3, "lookup_window_s": 0.4, **options}))
     engine = Engine(conn, client, config, clock=SystemClock(), failpoints=Failpoints(failpoints, action=_crash))
     engine.started_at -= timedelta(seconds=1)  # the flag written by _reconciled counts as "since start"
     engine.prepare()

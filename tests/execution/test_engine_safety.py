@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from config import PaperProfile, RiskSettings, TradeMode
+from config import ExecutionSettings, PaperProfile, RiskSettings, TradeMode
 from exchange.rest import UpbitClient
 from execution.engine import Engine, EngineConfig
 from execution.failpoints import Failpoints
@@ -82,8 +82,7 @@ def _engine(conn: psycopg.Connection, client: UpbitClient, *, risk: RiskSettings
     clock = clock or SystemClock()
     sleep = clock.advance if isinstance(clock, FakeClock) else options.pop("sleep", None)
     config = EngineConfig(bot_id="t", requested=TradeMode.LIVE, guards=LIVE, risk=risk,
-                          lookup_answers=options.pop("lookup_answers", 3),
-                          lookup_window_s=options.pop("lookup_window_s", 0.4), **options)
+                          execution=ExecutionSettings(**{"lookup_answers": 3, "lookup_window_s": 0.4, **options}))
     kwargs: dict[str, Any] = {"failpoints": failpoints} if failpoints is not None else {}
     if sleep is not None:
         kwargs["sleep"] = sleep
