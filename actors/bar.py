@@ -18,6 +18,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from actors.node_actor import NodeActor
 from model.market import Bar
 from actors.messages import BarsClosed, ClockTicked, Drained, GapDetected, ReplayFinished, TradesReceived
@@ -44,7 +46,7 @@ class BarActor(NodeActor):
         self.db_url = db_url
         self.peers = peers
         self.grace_ms = grace_ms
-        self.conn = None
+        self.conn: psycopg.Connection | None = None
         self.agg = BarAggregator(grace_ms=grace_ms)
         self.last_seen: dict[str, int] = {}
         self.gaps: dict[str, list[tuple[int, int]]] = {}
@@ -52,18 +54,19 @@ class BarActor(NodeActor):
 
     def setup(self) -> None:
         super().setup()
-        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-bar", durable=False)
+        self.conn = conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-bar",
+                                   durable=False)
         with translated():
-            applied, closed = bars_repo.load_offsets(self.conn, self.feed)
+            applied, closed = bars_repo.load_offsets(conn, self.feed)
             self.agg.resume(applied, closed)
             self.last_seen = dict(applied)
             self._catch_up_downstream()
-            self.conn.commit()
+            conn.commit()
 
     def _catch_up_downstream(self) -> None:
         """Re-emit stored bars newer than what the paper stage has processed."""
         assert self.conn is not None
-        marks = dict(self.conn.execute(
+        marks: dict[str, int] = dict(self.conn.execute(
             "SELECT market, extract(epoch FROM last_bar_ts)::bigint FROM paper_positions").fetchall())
         for market in bars_repo.markets(self.conn):
             after = marks.get(market)

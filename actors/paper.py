@@ -17,6 +17,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 from model.market import Bar
 from actors.messages import BarsEvaluated, Drained
 from model.trading import SignalRaised
@@ -45,18 +47,19 @@ class PaperActor(NodeActor):
         self.db_url = db_url
         self.on_drained = on_drained
         self.capital_krw = capital_krw
-        self.conn = None
+        self.conn: psycopg.Connection | None = None
         self.book = PaperBook(order_krw=order_krw, fee_rate=fee_rate, slippage_bps=Decimal(slippage_bps),
                               cooldown_s=cooldown_s, mark_interval_s=mark_interval_s)
         self.counters.update(bars=0, fills=0, rejected=0, ignored=0)
 
     def setup(self) -> None:
         super().setup()
-        self.conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-paper", durable=False)
+        self.conn = conn = connect(self.db_url, application_name=f"{self.context.supervisor_name}-paper",
+                                   durable=False)
         with translated():
-            self.book.positions = paper_repo.load_positions(self.conn)
-            paper_repo.set_capital(self.conn, self.capital_krw)
-            self.conn.commit()
+            self.book.positions = paper_repo.load_positions(conn)
+            paper_repo.set_capital(conn, self.capital_krw)
+            conn.commit()
         held = {m: str(p.volume) for m, p in self.book.positions.items() if p.is_long}
         queued = sum(len(p.pending) for p in self.book.positions.values())
         log.info("paper book restored: %d markets, open positions %s, %d queued orders",

@@ -10,6 +10,7 @@ restarted, and everything it would have sent is re-derived from PostgreSQL on re
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -51,4 +52,5 @@ class Peers:
     def mailbox_depth(self, name: str) -> int:
         """Messages waiting in ``name``'s mailbox (0 if it is down)."""
         ref = self.ref(name)
-        return 0 if ref is None else ref.actor_inbox.qsize()
+        inbox = None if ref is None else ref.actor_inbox
+        return inbox.qsize() if isinstance(inbox, queue.Queue) else 0  # a threading actor's inbox is a Queue

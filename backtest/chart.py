@@ -185,12 +185,12 @@ def _prices(ax: plt.Axes, inputs: ChartInputs) -> None:
     for side, marker, color in (("buy", "^", GAIN), ("sell", "v", LOSS)):
         fills = [t for t in shown if t.side == side]
         if fills and len(shown) <= MAX_MARKERS:
-            scale = {m: (100.0 / b if indexed else 1.0) for m, b in base.items()}
-            ax.scatter([_num(t.fill_ts * 1000) for t in fills], [float(t.price) * scale[t.market] for t in fills],
+            scales = {m: (100.0 / b if indexed else 1.0) for m, b in base.items()}
+            ax.scatter([_num(t.fill_ts * 1000) for t in fills], [float(t.price) * scales[t.market] for t in fills],
                        marker=marker, s=30, color=color, edgecolors="white", linewidths=0.6, zorder=4,
                        label=f"{side} ({len(fills)})")
     ax.set_ylabel("indexed to 100" if indexed else "KRW", color=MUTED, fontsize=9)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _compact(v, ax.yaxis.get_majorticklocs())))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _compact(v, [float(t) for t in ax.yaxis.get_majorticklocs()])))
     ax.margins(y=0.1)
     many = len(shown) > MAX_MARKERS
     _header(ax, f"Price  ·  {len(shown):,} fills, too many to mark at this scale" if many else "Price and fills")

@@ -45,7 +45,7 @@ class Server:
     def commit_timestamps(self) -> bool:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             row = conn.execute("SHOW track_commit_timestamp").fetchone()
-        return bool(row) and row[0] == "on"
+        return row is not None and row[0] == "on"
 
     def version(self) -> str:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:

@@ -163,7 +163,7 @@ def _subscribed(db_url: str) -> bool:
                                " AND actor = 'feed'").fetchone()
         except psycopg.errors.UndefinedTable:
             return False  # not migrated yet
-    return bool(row) and row[0] == "true"
+    return row is not None and row[0] == "true"
 
 
 def _feed_trades(conn: psycopg.Connection) -> int:

@@ -71,12 +71,12 @@ def attribute(frames: Iterable[Published], trades: Iterable[PaperTrade], arrival
     out = Attribution()
     used: set[tuple[str, int]] = set()
     for trade in sorted(trades, key=lambda t: t.paper_trade_id):
-        category, frame, sample = _one(trade, by_market.get(trade.market, []), stamps.get(trade.market, []),
-                                       arrivals)
-        if frame is not None:
-            if (frame.market, frame.ts_ms) in used:
+        category, closing, sample = _one(trade, by_market.get(trade.market, []), stamps.get(trade.market, []),
+                                         arrivals)
+        if closing is not None:
+            if (closing.market, closing.ts_ms) in used:
                 category, sample = "shared_frame", None
-            used.add((frame.market, frame.ts_ms))
+            used.add((closing.market, closing.ts_ms))
         out.counts[category] += 1
         if sample is not None:
             (out.burst if sample.burst else out.quiet).append(sample)

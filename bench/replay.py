@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 import orjson
 import psycopg
@@ -86,7 +87,24 @@ def decode_rate(frames: list[bytes], decode: Callable[[bytes], object], min_s: f
             return done / elapsed
 
 
-def system_run(ctx: Context, window: Window, expected_trades: int) -> dict[str, float]:
+class SystemRun(TypedDict):
+    """One run of the real system over the window (seconds, counts, memory and cores)."""
+
+    pipeline_s: float
+    feed_s: float
+    startup_s: float
+    shutdown_s: float
+    wall_s: float
+    bars: int
+    paper_trades: int
+    peak_rss_mb: float
+    peak_pss_mb: float
+    system_cores: float | None
+    postgres_cores: float | None
+    peak_breakdown_mb: dict[str, float]
+
+
+def system_run(ctx: Context, window: Window, expected_trades: int) -> SystemRun:
     db_url = ctx.server.create("replay")
     try:
         run = ctx.launcher.start(["--speed", "max", "--exit-at-end", *window.args()],
@@ -135,16 +153,17 @@ def system_run(ctx: Context, window: Window, expected_trades: int) -> dict[str, 
         ctx.server.drop(db_url)
 
 
-def _cpu_figures(system: list[dict[str, float]], trades: int) -> list[Figure]:
+def _cpu_figures(system: list[SystemRun], trades: int) -> list[Figure]:
     """Cores kept busy during the pipeline, and CPU per trade, against the loop's one core."""
-    runs = [r for r in system if r.get("system_cores") is not None]
+    runs = [(ours, postgres, r["pipeline_s"]) for r in system
+            if (ours := r["system_cores"]) is not None and (postgres := r["postgres_cores"]) is not None]
     if not runs:
         return []
-    per_trade = [(r["system_cores"] + r["postgres_cores"]) * r["pipeline_s"] / trades * 1e6 for r in runs]
+    per_trade = [(ours + postgres) * pipeline_s / trades * 1e6 for ours, postgres, pipeline_s in runs]
     return [
-        Figure(name="cores_system", unit="cores", samples=tuple(r["system_cores"] for r in runs), decimals=2,
+        Figure(name="cores_system", unit="cores", samples=tuple(ours for ours, _p, _s in runs), decimals=2,
                what="CPU of the root and its nodes ÷ wall time, during the pipeline (the bar loop: 1 core)"),
-        Figure(name="cores_postgres", unit="cores", samples=tuple(r["postgres_cores"] for r in runs), decimals=2,
+        Figure(name="cores_postgres", unit="cores", samples=tuple(postgres for _o, postgres, _s in runs), decimals=2,
                what="CPU of the embedded PostgreSQL (all its processes) ÷ wall time, same stretch"),
         Figure(name="cpu_per_trade", unit="µs", samples=tuple(per_trade), decimals=1,
                what="(system + PostgreSQL cores) × pipeline time ÷ trades — the bar loop's is 1e6 ÷ its rate"),
@@ -155,7 +174,7 @@ def run(ctx: Context) -> Result:
     window = QUICK if ctx.quick else FULL
     expected = window.recording().total()
     frames = trade_frames()
-    system: list[dict[str, float]] = []
+    system: list[SystemRun] = []
     loop_rates: list[float] = []
     orjson_rates: list[float] = []
     decoder_rates: list[float] = []

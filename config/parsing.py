@@ -288,7 +288,7 @@ def decimal_in_range(
         if value < minimum:
             msg = f"out of range (less than {minimum:,f}); allowed: {allowed}"
             raise InvalidValueError(msg)
-        if value and value.normalize().as_tuple().exponent < -MAX_DECIMAL_PLACES:  # type: ignore[operator]
+        if value and value.normalize().as_tuple().exponent < -MAX_DECIMAL_PLACES:  # type: ignore[operator]  # finite: an int
             msg = f"more than {MAX_DECIMAL_PLACES} decimal places; allowed: {allowed}"
             raise InvalidValueError(msg)
         return value

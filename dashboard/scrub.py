@@ -33,9 +33,9 @@ def scrub(value: object) -> object:
 
 def detail_text(detail: object) -> str:
     """A one-line ``key value · key value`` text of a (scrubbed) detail, empty values left out."""
-    if isinstance(detail, dict):
-        parts = [f"{k} {_plain(v)}" for k, v in scrub(detail).items()  # type: ignore[union-attr]
-                 if v not in (None, "", [], {})]
+    scrubbed = scrub(detail)
+    if isinstance(scrubbed, dict):
+        parts = [f"{k} {_plain(v)}" for k, v in scrubbed.items() if v not in (None, "", [], {})]
         text = " · ".join(parts)
     else:
         text = "" if detail in (None, "", [], {}) else _plain(scrub(detail))

@@ -84,7 +84,7 @@ def param_pairs(params: Mapping[str, ParamValue] | None) -> Pairs:
             array_key = key if key.endswith("[]") else f"{key}[]"
             pairs.extend((array_key, _text(v)) for v in value)
         else:
-            pairs.append((key, _text(value)))  # type: ignore[arg-type]
+            pairs.append((key, _text(value)))  # type: ignore[arg-type]  # a scalar: the list case is above
     return tuple(pairs)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from config.secret import mask_secret
 
@@ -116,6 +117,21 @@ class ExchangeError(Exception):
         return f"{where}{status}{name}{self.message} [{self.kind}] (fix: {self.hint})"
 
 
+class WhereFields(TypedDict, total=False):
+    """Where an error came from: the HTTP status, the venue's error name and the endpoint."""
+
+    status: int | None
+    name: str | None
+    endpoint: str
+
+
+class ErrorFields(WhereFields, total=False):
+    """The keyword fields every :class:`ExchangeError` takes, passed through by its subclasses."""
+
+    kind: ErrorKind | None
+    hint: str | None
+
+
 class TransientExchangeError(ExchangeError):
     """A failure that may go away by itself: network trouble, a 5xx."""
 
@@ -128,10 +144,10 @@ class RateLimited(ExchangeError):
     default_kind = ErrorKind.RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: float | None = None, group: str | None = None,
-                 **kw: object) -> None:
+                 **kw: Unpack[ErrorFields]) -> None:
         self.retry_after = retry_after
         self.group = group
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
 
 
 class AuthFailed(ExchangeError):
@@ -169,9 +185,9 @@ class DuplicateIdentifier(OrderRejectedByVenue):
 
     default_kind = ErrorKind.DUPLICATE_IDENTIFIER
 
-    def __init__(self, message: str, *, identifier: str | None = None, **kw: object) -> None:
+    def __init__(self, message: str, *, identifier: str | None = None, **kw: Unpack[ErrorFields]) -> None:
         self.identifier = identifier
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
 
 
 class OrderNotFound(ExchangeError):
@@ -189,9 +205,9 @@ class CircuitOpen(ExchangeError):
 
     default_kind = ErrorKind.CIRCUIT_OPEN
 
-    def __init__(self, message: str, *, group: str, **kw: object) -> None:
+    def __init__(self, message: str, *, group: str, **kw: Unpack[ErrorFields]) -> None:
         self.group = group
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
 
 
 class OrderOutcomeUnknown(ExchangeError):
@@ -202,10 +218,10 @@ class OrderOutcomeUnknown(ExchangeError):
 
     default_kind = ErrorKind.NETWORK
 
-    def __init__(self, identifier: str, *, cause: str = "", **kw: object) -> None:
+    def __init__(self, identifier: str, *, cause: str = "", **kw: Unpack[ErrorFields]) -> None:
         self.identifier = identifier
         message = f"outcome of order {identifier!r} unknown ({cause}); look it up by identifier"
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
 
 
 _RETRYABLE_KINDS = frozenset({ErrorKind.NETWORK, ErrorKind.SERVER, ErrorKind.RATE_LIMITED})
@@ -292,7 +308,7 @@ def from_response(status: int, body: object, *, endpoint: str = "", identifier: 
     elif isinstance(body, str | bytes):
         message = (body.decode("utf-8", "replace") if isinstance(body, bytes) else body).strip()[:300]
     message = redact(message or f"HTTP {status}", secrets)
-    kw: dict[str, object] = {"status": status, "name": name, "endpoint": endpoint}
+    kw: WhereFields = {"status": status, "name": name, "endpoint": endpoint}
 
     if status == 429:
         return RateLimited(message, retry_after=_retry_after(headers, message), group=group, **kw)

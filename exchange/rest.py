@@ -335,8 +335,11 @@ class UpbitClient:
                 retrying = tenacity.Retrying(
                     retry=tenacity.retry_if_exception(is_retryable), stop=tenacity.stop_after_attempt(self._max_attempts),
                     wait=self._wait, sleep=self._sleep, reraise=True, before_sleep=self._log_retry)
-                return self._breakers[ep.breaker].call(retrying, self._attempt, key, path, pairs, parse, identifier)
-            return self._breakers[ep.breaker].call(self._attempt, key, path, pairs, parse, identifier)
+                answer: T = self._breakers[ep.breaker].call(retrying, self._attempt, key, path, pairs, parse,
+                                                            identifier)
+            else:
+                answer = self._breakers[ep.breaker].call(self._attempt, key, path, pairs, parse, identifier)
+            return answer
         except pybreaker.CircuitBreakerError:
             raise CircuitOpen(f"circuit breaker {ep.breaker!r} is open: {ep.method} {path} was not sent",
                               group=ep.breaker, endpoint=f"{ep.method} {path}") from None

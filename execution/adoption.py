@@ -61,11 +61,11 @@ def mismatches(order: FoundOrder, request: Mapping[str, str]) -> tuple[str, ...]
         if ours != theirs:
             found.append(f"{name} {theirs!r}, we asked for {ours!r}")
     for name in _AMOUNT_FIELDS:
-        theirs = getattr(order, name)
+        amount: Decimal | None = getattr(order, name)
         if name in request:
-            ours = _amount(request[name])
-            if ours is None or theirs is None or theirs != ours:
-                found.append(f"{name} {theirs if theirs is not None else 'none'}, we asked for {request[name]}")
-        elif theirs is not None and theirs != 0:
-            found.append(f"{name} {theirs}, we asked for none")
+            asked = _amount(request[name])
+            if asked is None or amount is None or amount != asked:
+                found.append(f"{name} {amount if amount is not None else 'none'}, we asked for {request[name]}")
+        elif amount is not None and amount != 0:
+            found.append(f"{name} {amount}, we asked for none")
     return tuple(found)

@@ -99,7 +99,8 @@ from persistence import alerts, control, cursors
 from persistence import attempts as repo
 from persistence import exits as exits_repo
 from persistence import execution_state as state_repo
-from model.intents import Intent
+from model.intents import Attempt, Intent, Open
+from model.risk import RiskState
 from persistence.errors import translated
 from model.clock import Clock
 from trading.orders import identifier, market_order_request, new_nonce
@@ -174,8 +175,11 @@ class Stats:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
-def _body(order: Order) -> dict[str, Any]:
-    """A JSON-able snapshot of an order answer."""
+def _body(shown: protocol.VenueOrder) -> dict[str, Any]:
+    """A JSON-able snapshot of an order answer (the shell hands the protocol only ``Order``\ s)."""
+    if not isinstance(shown, Order):
+        raise TypeError(f"expected an exchange Order, got {type(shown).__name__}")
+    order = shown
     out: dict[str, Any] = {}
     for name in ("uuid", "identifier", "market", "side", "ord_type", "state", "price", "volume", "remaining_volume",
                  "executed_volume", "executed_funds", "paid_fee", "locked", "trades_count"):
@@ -187,9 +191,9 @@ def _body(order: Order) -> dict[str, Any]:
     return out
 
 
-def _attempt_row(intent: Intent, number: int, verdict: Verdict, request: dict[str, str]) -> repo.Attempt:
+def _attempt_row(intent: Intent, number: int, verdict: Verdict, request: dict[str, str]) -> Attempt:
     """The attempt row for ``verdict``: its final status, or ``unknown`` when it is about to be sent."""
-    return repo.Attempt(
+    return Attempt(
         paper_trade_id=intent.paper_trade_id, attempt=number, identifier=request["identifier"],
         mode=verdict.mode.value, status=(verdict.status or Status.UNKNOWN).value, market=intent.market,
         side=request["side"], request=request, blocked_reasons=tuple(r.value for r in verdict.reasons),
@@ -358,7 +362,7 @@ class Engine:
     def _identifier(self, intent: Intent, number: int) -> str:
         return identifier(self.config.bot_id, intent.paper_trade_id, number, self.nonce())
 
-    def _count(self, rows: list[repo.Attempt]) -> None:
+    def _count(self, rows: list[Attempt]) -> None:
         self.stats.attempts += len(rows)
         for r in rows:
             if r.status != Status.UNKNOWN:
@@ -387,7 +391,7 @@ class Engine:
                            breaker_open=bool(breaker_open), remaining=remaining,
                            reconciled=self._reconciled(switches), risk=violations, nothing_held=nothing_held)
 
-    def _risk(self, intent: Intent, decision: ModeDecision, snapshot: risk.RiskState) -> tuple[str, ...]:
+    def _risk(self, intent: Intent, decision: ModeDecision, snapshot: RiskState) -> tuple[str, ...]:
         """The risk limits an entry breaks, the KRW budget and pending exits included."""
         if intent.side != "buy":
             return ()
@@ -488,7 +492,7 @@ class Engine:
         request["volume"] = str(volume)
         return request, risk.below_venue_minimum(volume, intent.price, intent.market)
 
-    def _check_daily_loss(self, snapshot: risk.RiskState, switches: Mapping[str, object]) -> bool:
+    def _check_daily_loss(self, snapshot: RiskState, switches: Mapping[str, object]) -> bool:
         """Trip the kill switch when the day's realised loss reached the limit; whether it did now."""
         if switches.get(Flag.KILLSWITCH) is True:
             return False
@@ -587,12 +591,13 @@ class Engine:
     def _send(self, target: Target) -> bool:
         """Send the attempt's request and carry out what the protocol makes of the answer; True when it
         ended final without leaving or opening any other attempt (nothing for a lookup pass to find)."""
-        assert self.exchange is not None
+        exchange = self.exchange
+        assert exchange is not None
         self.failpoints.passed("execution.after_intent_commit")
         params = _params(target.request)
         self.stats.sent += 1
-        result = self._answer(lambda: (self.exchange.create_order(**params) if target.live  # type: ignore[union-attr]
-                                       else self.exchange.test_order(**params)))  # type: ignore[union-attr]
+        result = self._answer(lambda: (exchange.create_order(**params) if target.live
+                                       else exchange.test_order(**params)))
         if isinstance(result, protocol.Accepted):
             self.failpoints.passed("execution.after_send")
         elif isinstance(result, protocol.Unknown):
@@ -629,25 +634,25 @@ class Engine:
             with translated(), self.conn.transaction(), self.conn.cursor() as cur:
                 for action in stored:
                     self._store(cur, target, action)
-        for action in actions:
-            if isinstance(action, protocol.DATABASE_ACTIONS):
+        for step in actions:
+            if isinstance(step, protocol.DATABASE_ACTIONS):
                 continue
-            if isinstance(action, protocol.Wait):
-                self.sleep(action.seconds)
-            elif isinstance(action, protocol.OpenNext):
-                self._open_next(target, action.status, action.error)
-            elif isinstance(action, protocol.Follow):
+            if isinstance(step, protocol.Wait):
+                self.sleep(step.seconds)
+            elif isinstance(step, protocol.OpenNext):
+                self._open_next(target, step.status, step.error)
+            elif isinstance(step, protocol.Follow):
                 self._maybe_open = True
                 now = self.clock.monotonic()
                 self.follows.setdefault(target.attempt_id, _Follow(next_at=now, since=now))
-            elif isinstance(action, protocol.Unfollow):
+            elif isinstance(step, protocol.Unfollow):
                 self.follows.pop(target.attempt_id, None)
-            elif isinstance(action, protocol.Placed):
+            elif isinstance(step, protocol.Placed):
                 if target.attempt_id not in self.follows:  # once: the venue locked the KRW from now on
                     self.budget.placed(_budget_key(target.paper_trade_id), self.clock.now())
-            elif isinstance(action, protocol.Release):
-                self.budget.release(_budget_key(target.paper_trade_id), spent=action.spent)
-            elif isinstance(action, protocol.Park):
+            elif isinstance(step, protocol.Release):
+                self.budget.release(_budget_key(target.paper_trade_id), spent=step.spent)
+            elif isinstance(step, protocol.Park):
                 self._review_next[target.attempt_id] = self.clock.monotonic() + REVIEW_LOOKUP_S
             # LookUp: the caller's resolution loop asks next
 
@@ -713,7 +718,7 @@ class Engine:
         self.stats.reviews += 1
         log.critical("attempt %d (%s) needs review: %s", target.attempt_id, target.identifier, action.why)
 
-    def _open(self, attempt_id: int) -> repo.Open:
+    def _open(self, attempt_id: int) -> Open:
         with translated():
             rows = [o for o in repo.unresolved(self.conn) if o.id == attempt_id]
             self.conn.commit()
@@ -752,7 +757,7 @@ class Engine:
             self.conn.commit()
         return found
 
-    def _resolve(self, att: repo.Open) -> None:
+    def _resolve(self, att: Open) -> None:
         """Look the identifier up until the protocol is certain of the answer (execution.protocol)."""
         assert self.exchange is not None
         target = _target_of_open(att)
@@ -813,7 +818,7 @@ class Engine:
         elif row.side == "bid":
             self.budget.release(_budget_key(intent.paper_trade_id), spent=False)
 
-    def _follow(self, att: repo.Open) -> bool:
+    def _follow(self, att: Open) -> bool:
         """Poll one submitted order if it is due; whether it was polled."""
         assert self.exchange is not None
         now = self.clock.monotonic()
@@ -834,12 +839,12 @@ class Engine:
         return True
 
 
-def _target_of_row(attempt_id: int, row: repo.Attempt) -> Target:
+def _target_of_row(attempt_id: int, row: Attempt) -> Target:
     return Target(attempt_id=attempt_id, paper_trade_id=row.paper_trade_id, attempt=row.attempt, market=row.market,
                   side=row.side, mode=row.mode, identifier=row.identifier, request=row.request)
 
 
-def _target_of_open(att: repo.Open) -> Target:
+def _target_of_open(att: Open) -> Target:
     return Target(attempt_id=att.id, paper_trade_id=att.paper_trade_id, attempt=att.attempt, market=att.market,
                   side=att.side, mode=att.mode, identifier=att.identifier, request=att.request,
                   created_at=att.created_at, review_since=att.review_since)

@@ -35,7 +35,7 @@ class Attempt:
     status: str
     market: str
     side: str
-    request: dict
+    request: dict[str, str]
     blocked_reasons: tuple[str, ...] = ()
     error: str | None = None
 
@@ -51,7 +51,7 @@ class Open:
     status: str
     market: str
     side: str
-    request: dict
+    request: dict[str, str]
     uuid: str | None
     lookups: tuple[datetime, ...]  # when the exchange answered "not found" for the identifier
     created_at: datetime

@@ -74,7 +74,7 @@ class SignalRelay:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)  # type: ignore[arg-type]  # None (set outside Python) is restored as is
         signal.set_wakeup_fd(self._previous_fd)
         try:
             self._write.send(_QUIT)

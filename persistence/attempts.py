@@ -97,7 +97,7 @@ def insert(cur: psycopg.Cursor, attempts: list[Attempt]) -> None:
     )
 
 
-def unresolved(conn: psycopg.Connection) -> list[Open]:
+def unresolved(conn: psycopg.Connection | psycopg.Cursor) -> list[Open]:
     """Every attempt that is not final, oldest first."""
     rows = conn.execute(
         "SELECT id, paper_trade_id, attempt, identifier, mode, status, market, side, request, uuid, lookups,"

@@ -176,14 +176,18 @@ def pipelined_transaction(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
 
 def _roll_back_after_pipeline(conn: psycopg.Connection) -> None:
     """Bring a connection whose pipelined transaction failed back to idle, or close it."""
-    if conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
+    if conn.closed or _idle(conn):
         return
     try:
         conn.rollback()
     except psycopg.Error as exc:  # a broken connection: the error being raised says more
         log.warning("rollback after a failed pipelined transaction failed too (%s); closing the connection", exc)
-    if conn.info.transaction_status != TransactionStatus.IDLE:
+    if not _idle(conn):  # read again: the rollback changed it
         conn.close()
+
+
+def _idle(conn: psycopg.Connection) -> bool:
+    return conn.info.transaction_status == TransactionStatus.IDLE
 
 
 def load_offsets(conn: psycopg.Connection, feed: str) -> tuple[dict[str, int], dict[str, int]]:

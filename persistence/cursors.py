@@ -17,6 +17,7 @@ ADVANCE = ("INSERT INTO consumer_cursors (consumer, position) VALUES (%s, %s)"
 """Move ``consumer`` (first parameter) to ``position`` (second), never back."""
 
 
-def advance(cur: psycopg.Cursor, consumer: str, position: int) -> None:
-    """Move the position forward (never back) inside the caller's transaction."""
+def advance(cur: psycopg.Cursor | psycopg.Connection, consumer: str, position: int) -> None:
+    """Move the position forward (never back) inside the caller's transaction (or, on an autocommit
+    connection, as a transaction of its own)."""
     cur.execute(ADVANCE, (consumer, position))

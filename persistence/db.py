@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -57,6 +57,14 @@ def connect(url: str, *, autocommit: bool = False, application_name: str = "upbi
         return conn
 
 
+def one_row(conn: psycopg.Connection | psycopg.Cursor, query: str, params: tuple[object, ...] = ()) -> tuple[Any, ...]:
+    """The single row of ``query`` (an aggregate, ``SELECT now()`` …); a query that returns none is a bug."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"expected a row from: {query}")
+    return row
+
+
 def with_database(url: str, dbname: str) -> str:
     """The same server and credentials, another database, as a ``postgresql://`` URL."""
     params = conninfo.conninfo_to_dict(url)
@@ -80,7 +88,7 @@ def with_database(url: str, dbname: str) -> str:
 
 def database_name(url: str) -> str:
     """The database a URL points at."""
-    return conninfo.conninfo_to_dict(url).get("dbname") or "postgres"
+    return str(conninfo.conninfo_to_dict(url).get("dbname") or "postgres")
 
 
 def probe(url: str, *, timeout_s: float = 2.0) -> bool:

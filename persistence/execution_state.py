@@ -14,7 +14,7 @@ from model.risk import LiveOrder, RiskState, live_realized, utc_day_start
 _WENT_OUT = "('test_ok', 'done', 'submitted', 'unknown')"
 
 
-def event(cur: psycopg.Cursor, kind: str, detail: Mapping[str, object], *, at: datetime | None = None) -> None:
+def event(cur: psycopg.Cursor | psycopg.Connection, kind: str, detail: Mapping[str, object], *, at: datetime | None = None) -> None:
     """An audited execution event (mode requested or changed, kill switch trip, reconciliation …);
     ``at`` defaults to the transaction's time."""
     cur.execute("INSERT INTO execution_events (at, kind, detail) VALUES (coalesce(%s, now()), %s, %s::jsonb)",

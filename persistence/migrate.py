@@ -61,7 +61,7 @@ def migrate(url: str) -> list[int]:
                 " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            done: dict[int, str] = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
             for migration in available():
                 if migration.version in done:
                     if done[migration.version] != migration.checksum:

@@ -50,6 +50,8 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 # inserted last (``currval`` of its sequence, in the same transaction), written as the id ``_JUST_INSERTED``.
 _JUST_INSERTED = -1
 
+_OrderRow = tuple[Order, str, int | None, str | None, int | None]  # order, status, resolved_ts, note, trade id
+
 _ORDER = """
 INSERT INTO paper_orders (market, intent, origin, status, reason, bar_ts, timeframe_s, signal_price, decided_ts,
                           amount_krw, fraction, once, exit_plan, resolved_ts, note, paper_trade_id)
@@ -154,8 +156,8 @@ def save(cur: psycopg.Cursor, changes: BookChanges, positions: Iterable[Position
         cur.executemany(_POSITION, [_position_row(p) for p in positions])
         cur.execute("DELETE FROM paper_orders WHERE status = 'pending' AND market = ANY(%s)",
                     ([p.market for p in positions],))
-    orders = [(r.order, r.status, r.ts, r.note or None, None if r.fill is None else trade_id[id(r.fill)])
-              for r in changes.resolved]
+    orders: list[_OrderRow] = [(r.order, r.status, r.ts, r.note or None,
+                                None if r.fill is None else trade_id[id(r.fill)]) for r in changes.resolved]
     orders += [(o, "pending", None, None, None) for p in positions for o in p.pending]
     if len(orders) == 1:
         cur.execute(_ORDER, _order_row(*orders[0]))
@@ -271,7 +273,8 @@ def plan_from_json(value: dict[str, Any] | None) -> ExitPlan | None:
         return None
     decimals = {"take_profit_bps", "stop_loss_bps", "trailing_stop_bps", "trailing_activation_bps",
                 "partial_take_profit_bps", "partial_fraction"}
-    return ExitPlan(**{k: (Decimal(v) if k in decimals and v is not None else v) for k, v in value.items()})
+    fields: dict[str, Any] = {k: (Decimal(v) if k in decimals and v is not None else v) for k, v in value.items()}
+    return ExitPlan(**fields)
 
 
 def _texts(values: list[str]) -> str:
@@ -288,7 +291,7 @@ def _nullable_texts(values: list[str | None]) -> str:
     return array_literal(["NULL" if v is None else quote_array_text(v) for v in values])
 
 
-def _order_columns(orders: list[tuple[Order, str, int | None, str | None, int | None]]) -> tuple[str, ...]:
+def _order_columns(orders: list[_OrderRow]) -> tuple[str, ...]:
     """The parameters of ``_ORDERS``: ``(order, status, resolved_ts, note, paper_trade_id)`` as column arrays."""
     o = [order for order, *_rest in orders]
     return (

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from config import ConfigError, FeedSource, Settings, configure_logging, load_settings
 
@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, *, defaults_only: bool = False) -> None:
-    dest = argparse.SUPPRESS if defaults_only else None
-    kw = {"default": dest} if defaults_only else {}
+    # a sub-command's copy of the flags must not overwrite what the main parser already read
+    kw: dict[str, Any] = {"default": argparse.SUPPRESS} if defaults_only else {}
     parser.add_argument("--speed", type=_speed, help="replay speed: N x real time (default 60) or 'max'", **kw)
     parser.add_argument("--source", choices=["candles", "capture", "capture-long"],
                         help="recording the sandbox replays (REPLAY_SOURCE)", **kw)
@@ -66,10 +66,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, *, defaults_only: bool = Fal
                         help="replay until this UTC time (ISO 8601)", **kw)
     parser.add_argument("--exit-at-end", action="store_true",
                         help="exit 0 once the recording is exhausted and everything downstream is drained",
-                        **({"default": argparse.SUPPRESS} if defaults_only else {}))
+                        **kw)
     parser.add_argument("--reset", action="store_true",
-                        help="forget the sandbox's previous progress and replay from the start",
-                        **({"default": argparse.SUPPRESS} if defaults_only else {}))
+                        help="forget the sandbox's previous progress and replay from the start", **kw)
 
 
 def _speed(text: str) -> str:

@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import psycopg
 
 from config import SecretFilter, Settings, TradeMode
 from dashboard import DashboardServer
 from persistence import alerts, control, cursors, embedded, execution_state, runtime
-from persistence.db import connect, prober
+from persistence.db import connect, one_row, prober
 from persistence.errors import DatabaseError, DatabaseUnavailable, translated
 from persistence.migrate import migrate
 from model.clock import SystemClock
@@ -399,7 +399,7 @@ class _Root:
         if not isinstance(handle, ProcessHandle):
             return Outcome(ok=False, text=f"node {node} is not running")
         request_id = next(self._request_ids)
-        done, answer = threading.Event(), []
+        done, answer = threading.Event(), list[Any]()
         self._replies[request_id] = (done, answer)
         try:
             if not handle.send(("crash_actor", actor, note, request_id)) or not done.wait(REQUEST_TIMEOUT_S):
@@ -474,7 +474,7 @@ def daily_summary(conn: psycopg.Connection) -> bool:
     The day already summed up is a system flag, so restarts never send a second one; the first
     day the system runs only records the date.
     """
-    today = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date::text").fetchone()[0]
+    today = one_row(conn, "SELECT (now() AT TIME ZONE 'UTC')::date::text")[0]
     last = control.flags(conn).get("daily_summary_date")
     if last == today:
         return False
@@ -482,13 +482,13 @@ def daily_summary(conn: psycopg.Connection) -> bool:
         control.set_flag(conn, "daily_summary_date", today, "root")
         if last is None:
             return False
-        trades = conn.execute(
+        trades = one_row(conn,
             "SELECT count(*), count(*) FILTER (WHERE side = 'buy'), coalesce(sum(realized_pnl), 0),"
-            " coalesce(sum(fee_krw), 0) FROM paper_trades WHERE created_at > now() - interval '24 hours'").fetchone()
+            " coalesce(sum(fee_krw), 0) FROM paper_trades WHERE created_at > now() - interval '24 hours'")
         statuses = conn.execute("SELECT status, count(*) FROM order_attempts WHERE created_at > now() - interval"
                                 " '24 hours' GROUP BY status ORDER BY status").fetchall()
-        restarts = conn.execute("SELECT count(*) FROM supervisor_events WHERE kind = 'restarting'"
-                                " AND at > now() - interval '24 hours'").fetchone()[0]
+        restarts = one_row(conn, "SELECT count(*) FROM supervisor_events WHERE kind = 'restarting'"
+                                 " AND at > now() - interval '24 hours'")[0]
         held = conn.execute("SELECT market, volume FROM paper_positions WHERE volume > 0 ORDER BY market").fetchall()
         text = (f"daily summary up to {today} 00:00 UTC: {trades[0]} paper trades ({trades[1]} entries), realised PnL "
                 f"{trades[2]:+,.0f} KRW, fees {trades[3]:,.0f} KRW; attempts "

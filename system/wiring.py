@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any, Protocol
 from dataclasses import dataclass, field
 
 from actors.account import AccountActor
@@ -45,6 +46,12 @@ an unknown order's lookup window): far above their worst legitimate handler, far
 The market actors keep the default (:data:`otp.spec.DEFAULT_HANG_TIMEOUT_S`)."""
 
 
+
+class RootChannel(Protocol):
+    """The node's line to the root (``system.node``'s channel); the market node reports ``drained``."""
+
+    def send(self, *message: Any) -> None: ...
+
 @dataclass(slots=True, kw_only=True)
 class NodeWiring:
     """A node's child specs and the shared objects its actors use."""
@@ -57,7 +64,7 @@ class NodeWiring:
         self.peers.bind(lambda name: current_ref(sup, name))
 
 
-def node_specs(node: str, settings: Settings, db_url: str, channel: object) -> NodeWiring:
+def node_specs(node: str, settings: Settings, db_url: str, channel: RootChannel) -> NodeWiring:
     """The wiring of ``node`` (one of the root's node names)."""
     wiring = NodeWiring(specs=[])
     board, peers = wiring.board, wiring.peers
@@ -123,7 +130,7 @@ def _breaker_alert(db_url: str) -> Callable[[str, str, str], None]:
     return changed
 
 
-def _market_specs(settings: Settings, db_url: str, channel: object, board: StatusBoard,
+def _market_specs(settings: Settings, db_url: str, channel: RootChannel, board: StatusBoard,
                   peers: Peers) -> list[ChildSpec]:
     shutdown = settings.supervision.shutdown_timeout_s
     factory = load_factory(settings.strategy.spec, settings.strategy.params)
@@ -144,7 +151,7 @@ def _market_specs(settings: Settings, db_url: str, channel: object, board: Statu
                                  peers=peers)
 
     def on_drained(last_offset: int) -> None:
-        channel.send("drained", last_offset)  # type: ignore[attr-defined]
+        channel.send("drained", last_offset)
 
     return [
         ChildSpec(id="paper", shutdown=shutdown, start=actor_child(

@@ -47,7 +47,7 @@ COMMANDS = ("status", "pause", "resume", "mode", "killswitch", "flatten", "resta
             "abandon-exit")
 
 
-def add_commands(ctl_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(ctl_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ctl subcommands (``status`` plus the durable control messages)."""
     ctl_sub.add_parser("status", help="print the running tree, the execution mode, breakers and reconciliation")
     ctl_sub.add_parser("pause", help="block new entries (exits still go through)")

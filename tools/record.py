@@ -27,7 +27,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rec = sub.add_parser("record", help="record live Upbit trades to a file the sandbox and backtests replay")
     rec.add_argument("--markets", required=True, help="comma-separated market codes, e.g. KRW-BTC,KRW-ETH")
     rec.add_argument("--out", required=True, type=Path, help="the capture file to write")

@@ -80,7 +80,7 @@ HINTS: dict[Reason, str] = {
 """One line per blocked reason: what to do about it."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``smoke`` and its flags."""
     p = sub.add_parser("smoke", help="check that every recent paper trade got its order attempt (read-only)")
     p.add_argument("--window", type=_window, required=True, metavar="SECONDS",

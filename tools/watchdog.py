@@ -51,7 +51,7 @@ class Verdict:
         return self.state == "running"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("watchdog", help="check from outside that the system is alive; alert once if not")
     p.add_argument("--stale-after", type=float, default=30.0,
                    help="seconds without a root heartbeat that count as hung (default 30)")
@@ -62,11 +62,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def assess(settings: Settings, *, stale_after: float, now: datetime) -> Verdict:
     """Look at the system once."""
     if settings.database.url is not None:
-        url: str | None = settings.database.url.reveal()
+        url = settings.database.url.reveal()
     else:
-        url = embedded.running_url(settings.database.embedded_pg_dir)
-        if url is None:
+        running = embedded.running_url(settings.database.embedded_pg_dir)
+        if running is None:
             return Verdict(state="not_running", detail="the embedded database is not running")
+        url = running
     try:
         with connect(url, autocommit=True, application_name="watchdog") as conn, translated():
             holder = runtime.system_lock_holder(conn)

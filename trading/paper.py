@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from model.market import Bar
 from model.trading import ExitPlan, SignalKind
@@ -124,13 +124,11 @@ class Position:
 
     @property
     def exposure_krw(self) -> Decimal:
-        return ZERO if self.last_price is None else self.last_price * self.volume
+        return _exposure(self)
 
     @property
     def unrealized_pnl(self) -> Decimal:
-        if not self.is_long or self.last_price is None:
-            return ZERO
-        return self.last_price * self.volume - self.cost_krw - self.entry_fee_krw
+        return _unrealized(self)
 
     @property
     def net_pnl(self) -> Decimal:
@@ -390,15 +388,15 @@ class PaperBook:
             cost, entry_fee = _krw(pos.cost_krw * volume / pos.volume), _krw(pos.entry_fee_krw * volume / pos.volume)
         pnl = amount - fee - cost - entry_fee
         held = pos.volume - volume
-        totals = {"realized_pnl": pos.realized_pnl + pnl, "fees_krw": pos.fees_krw + fee, "trades": pos.trades + 1}
+        totals = replace(pos, realized_pnl=pos.realized_pnl + pnl, fees_krw=pos.fees_krw + fee, trades=pos.trades + 1)
         if held == 0:
-            new = replace(pos, volume=ZERO, avg_price=ZERO, cost_krw=ZERO, entry_fee_krw=ZERO, max_price=ZERO,
+            new = replace(totals, volume=ZERO, avg_price=ZERO, cost_krw=ZERO, entry_fee_krw=ZERO, max_price=ZERO,
                           entered_ts=None, partial_taken=False, exit_plan=None,
                           cooldown_until=bar.ts + self.cooldown_s if self.cooldown_s else None,
-                          pending=tuple(o for o in pos.pending if o.kind not in EXITS), **totals)
+                          pending=tuple(o for o in pos.pending if o.kind not in EXITS))
         else:
-            new = replace(pos, volume=held, cost_krw=pos.cost_krw - cost, entry_fee_krw=pos.entry_fee_krw - entry_fee,
-                          partial_taken=True, **totals)
+            new = replace(totals, volume=held, cost_krw=pos.cost_krw - cost,
+                          entry_fee_krw=pos.entry_fee_krw - entry_fee, partial_taken=True)
         fill = self._fill_record(order, bar, side="sell", price=price, volume=volume, amount=amount, fee=fee,
                                  pnl=pnl, held=held)
         return new, Resolved(order=order, status="filled", ts=bar.ts, note=note, fill=fill)
@@ -450,6 +448,29 @@ class PaperBook:
 _POSITION_FIELDS = tuple(f.name for f in fields(Position))
 
 
+class _Held(Protocol):
+    """What the position figures read (a :class:`Position` or its working copy)."""
+
+    @property
+    def volume(self) -> Decimal: ...
+    @property
+    def cost_krw(self) -> Decimal: ...
+    @property
+    def entry_fee_krw(self) -> Decimal: ...
+    @property
+    def last_price(self) -> Decimal | None: ...
+
+
+def _exposure(pos: _Held) -> Decimal:
+    return ZERO if pos.last_price is None else pos.last_price * pos.volume
+
+
+def _unrealized(pos: _Held) -> Decimal:
+    if pos.volume <= 0 or pos.last_price is None:
+        return ZERO
+    return pos.last_price * pos.volume - pos.cost_krw - pos.entry_fee_krw
+
+
 class _Working:
     """A mutable copy of a :class:`Position` inside one ``apply`` (never leaves the book)."""
 
@@ -468,9 +489,17 @@ class _Working:
         return Position(**{name: getattr(self, name) for name in _POSITION_FIELDS})
 
     # the same figures as Position's (Mark.of reads them)
-    is_long = Position.is_long
-    exposure_krw = Position.exposure_krw
-    unrealized_pnl = Position.unrealized_pnl
+    @property
+    def is_long(self) -> bool:
+        return self.volume > 0
+
+    @property
+    def exposure_krw(self) -> Decimal:
+        return _exposure(self)
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return _unrealized(self)
 
     if TYPE_CHECKING:
         market: str

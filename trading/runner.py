@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from model.market import Bar
 from model.trading import SignalKind
@@ -72,16 +73,16 @@ class StrategyRunner:
 
     def _signal(self, item: object, rolled: Rolled) -> SignalRaised:
         bar = rolled.bar
-        common = {"market": self.market, "bar_ts": bar.ts, "price": bar.close, "timeframe_s": self.period_s,
-                  "trigger_ts": rolled.trigger_ts}
+        def raised(kind: SignalKind, reason: str, **what: Any) -> SignalRaised:
+            return SignalRaised(market=self.market, kind=kind, bar_ts=bar.ts, price=bar.close, reason=reason,
+                                timeframe_s=self.period_s, trigger_ts=rolled.trigger_ts, **what)
+
         if isinstance(item, EnterLong):
-            return SignalRaised(kind=SignalKind.ENTER_LONG, reason=item.reason, amount_krw=item.krw,
-                                exit_plan=item.exits, **common)
+            return raised(SignalKind.ENTER_LONG, item.reason, amount_krw=item.krw, exit_plan=item.exits)
         if isinstance(item, Exit):
-            return SignalRaised(kind=SignalKind.EXIT, reason=item.reason, **common)
+            return raised(SignalKind.EXIT, item.reason)
         if isinstance(item, PartialExit):
-            return SignalRaised(kind=SignalKind.PARTIAL_EXIT, reason=item.reason, fraction=item.fraction,
-                                once=item.once, **common)
+            return raised(SignalKind.PARTIAL_EXIT, item.reason, fraction=item.fraction, once=item.once)
         if isinstance(item, SignalRaised):  # the walking skeleton's API
             if item.market != self.market or item.bar_ts != bar.ts:
                 raise ValueError(f"strategy signalled {item.market}@{item.bar_ts} on bar {self.market}@{bar.ts}")

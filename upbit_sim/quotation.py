@@ -110,7 +110,7 @@ class Quotation:
         return result
 
     def orderbook_instruments(self, params: Params) -> list[dict[str, object]]:
-        result = []
+        result: list[dict[str, object]] = []
         for market in self._codes(params, "markets"):
             last = self._tape.last_price(market)
             tick = rules.tick_size(last, market=market, at=self._rules_at) if last is not None else None

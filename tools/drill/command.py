@@ -37,6 +37,7 @@ from typing import Any, TextIO
 import psycopg
 
 from config import LIVE_CONFIRM_PHRASE, Settings, load_settings
+from persistence.db import one_row
 from persistence.embedded import EmbeddedPostgresError
 from tools.drill import report as report_mod
 from tools.drill.database import DrillDatabase
@@ -69,7 +70,7 @@ _CONTROLLED = ("UPBIT_", "TELEGRAM_", "REPLAY_", "DATABASE_", "LIVE_", "FAILPOIN
                "AUTO_TEST", "ROOT_", "NODE_", "SHUTDOWN_TIMEOUT_S", "STATUS_INTERVAL_S", "EXEC_MAX_DATA_LAG_S")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``drill`` and its flags."""
     p = sub.add_parser("drill", help="kill-and-restart resilience drill: a reference run, a run with injected "
                                      "faults, the two compared; writes a report")
@@ -208,7 +209,7 @@ class _Drill:
                                             summary=f"the reference run failed (exit {ref.exit_code}); see {ref.log}"))
             return self._finish()
         with psycopg.connect(ref_url) as conn:
-            ref_bars = int(conn.execute("SELECT count(*) FROM market_1s").fetchone()[0])  # type: ignore[index]
+            ref_bars = int(one_row(conn, "SELECT count(*) FROM market_1s")[0])
         if ref_bars == 0:
             self.report.checks.append(Check(name="reference", ok=False, summary="the reference run stored no bars: "
                                                                                  "is the window inside the recording?"))

@@ -212,10 +212,10 @@ def _signal_node(ctx: Context, result: FaultResult, node: str, sig: signal.Signa
     """Send ``sig`` to ``node``'s process if it is running: its (pid, incarnation), or None with the
     fault marked skipped. ``result.injected_at`` is the moment just before the signal."""
     before = ctx.observer.node(node)
-    if before is None or before[0] is None or before[1] != "running":
+    pid, state, incarnation = before if before is not None else (None, None, 0)
+    if pid is None or state != "running":
         result.status, result.reason = "skipped", f"node {node} was not running ({before})"
         return None
-    pid, _state, incarnation = before
     result.injected_at = now()
     try:
         os.kill(pid, sig)
@@ -295,9 +295,10 @@ def _crash(fault: Fault, ctx: Context, result: FaultResult) -> None:
         current = ctx.observer.actors()
         if restarted_at is not None and current is not None:
             ready = [a for a in group if a in current and current[a][0] == "running" and current[a][1] > before.get(a, 0)
-                     and (a not in active or (current[a][3] is not None and current[a][3] > injected))]
+                     and (a not in active or ((last := current[a][3]) is not None and last > injected))]
             if len(ready) == len(group):
-                _recovered(result, max([restarted_at, *(current[a][3] for a in group if a in active and current[a][3])]))
+                lasts = [last for a in group if a in active and (last := current[a][3]) is not None]
+                _recovered(result, max([restarted_at, *lasts]))
                 break
         time.sleep(POLL_S)
     if restarted_at is not None:
@@ -513,8 +514,8 @@ def _await_processing(ctx: Context, result: FaultResult, affected: list[str], *,
     while time.monotonic() < deadline and ctx.alive():
         actors = ctx.observer.actors()
         if actors is not None:
-            lasts = [actors[a][3] for a in affected if a in actors and actors[a][0] == "running"
-                     and actors[a][3] is not None and actors[a][3] > after]
+            lasts = [last for a in affected if a in actors and actors[a][0] == "running"
+                     and (last := actors[a][3]) is not None and last > after]
             if len(lasts) == len(affected):
                 _recovered(result, max([*lasts, *( [restarted] if restarted else []), after]))
                 return

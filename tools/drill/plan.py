@@ -153,7 +153,7 @@ def _kind_sequence(rng: random.Random, kinds: tuple[str, ...], count: int) -> li
 
 def _spread(sequence: list[str]) -> list[str]:
     """Reorder (deterministically) so no two disruptive kinds are neighbours, when the mix allows."""
-    rest, out = list(sequence), []
+    rest, out = list(sequence), list[str]()
     while rest:
         disruptive = [i for i, k in enumerate(rest) if k in DISRUPTIVE]
         calm = [i for i, k in enumerate(rest) if k not in DISRUPTIVE]

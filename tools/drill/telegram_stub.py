@@ -58,7 +58,7 @@ class TelegramStub:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def down(self) -> None:
         """From now on every call answers 502."""

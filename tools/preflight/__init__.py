@@ -45,7 +45,7 @@ from typing import TextIO
 __all__ = ["add_parser", "preflight"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``preflight`` and its flags."""
     p = sub.add_parser("preflight", help="check read-only that everything is ready to go live; writes evidence")
     p.add_argument("--env-file", dest="preflight_env_file", type=Path, default=None, metavar="PATH",

@@ -250,7 +250,7 @@ def check_telegram(settings: Settings, *, wall: Callable[[], float]) -> CheckRes
 
 
 def _telegram_get(session: ReadOnlySession, base: str, method: str,
-                  params: dict[str, object]) -> tuple[bool, dict[str, Any]]:
+                  params: dict[str, str | int]) -> tuple[bool, dict[str, Any]]:
     """``(ok, body)``; a transport failure is ``(False, {"error_code": None, "description": …})``."""
     try:
         response = session.get(f"{base}/{method}", params=params, timeout=(3.05, 10.0))
